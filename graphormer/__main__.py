@@ -1,0 +1,5 @@
+import sys
+
+from graphormer.cli import main
+
+sys.exit(main())

@@ -1,0 +1,78 @@
+"""The `graphormer` command: one verb per job, each a Hydra app over its own config in graphormer/configs."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+CONFIG_PATH = "pkg://graphormer.configs"
+
+VERBS = {
+    "train": "train a model (default: slim model on the NCI/TPSA molecules shipped with RDKit)",
+}
+
+USAGE = "usage: graphormer <verb> [key=value ...] [--help]\n\nverbs:\n" + "\n".join(
+    f"  {verb:<10} {text}" for verb, text in VERBS.items()) + "\n\n`graphormer <verb> --help` shows its options."
+
+
+class UserError(Exception):
+    """An input problem that is reported in one line, without a traceback."""
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from graphormer.chem import MoleculeError
+    from graphormer.data.table import DataError
+
+    return (UserError, DataError, MoleculeError, FileNotFoundError)
+
+
+def _run_dir() -> Path:
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def _train(cfg: DictConfig) -> float | None:
+    from graphormer.train.run import train
+
+    metrics = train(cfg, _run_dir())
+    return next(iter(metrics.values()), None)
+
+
+TASKS = {"train": _train}
+
+
+def _hydra_app(verb: str):
+    task = TASKS[verb]
+
+    @hydra.main(config_path=CONFIG_PATH, config_name=verb, version_base="1.3")
+    def app(cfg: DictConfig):
+        try:
+            return task(cfg)
+        except _user_errors() as err:
+            logging.getLogger("graphormer").debug("input error", exc_info=True)
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    verb = argv[0]
+    if verb not in TASKS:
+        print(f"error: unknown verb {verb!r}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    sys.argv = [f"graphormer {verb}", *argv[1:]]
+    _hydra_app(verb)()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Padded, model-ready batches from featurized molecules (the Batch contract in docs/architecture.md)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from graphormer.chem import MolGraph
+from graphormer.data.store import GraphStore
+from graphormer.graph import bond_code, shortest_path_inputs
+
+
+class GraphDataset(Dataset):
+    """Graphs of a GraphStore with their targets (float32 [M, C], NaN = missing)."""
+
+    def __init__(self, store: GraphStore, targets: np.ndarray | None = None):
+        self.store = store
+        self.targets = None if targets is None else np.asarray(targets, dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return self.store.num_nodes
+
+    def __getitem__(self, i: int) -> tuple[MolGraph, np.ndarray | None]:
+        return self.store.graph(i), None if self.targets is None else self.targets[i]
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+class Collater:
+    """Pads a list of (MolGraph, y) into the batch tensors the model consumes.
+
+    `pad_nodes_to` rounds the padded atom count up (e.g. to 16) so compiled models see few shapes.
+    """
+
+    def __init__(self, max_hops: int = 5, legacy_drop_node0: bool = False, pad_nodes_to: int = 1):
+        self.max_hops = max_hops
+        self.legacy_drop_node0 = legacy_drop_node0
+        self.pad_nodes_to = pad_nodes_to
+
+    def __call__(self, items: Sequence[tuple[MolGraph, np.ndarray | None]]) -> dict[str, torch.Tensor]:
+        graphs = [g for g, _ in items]
+        sizes = np.array([g.x.shape[0] for g in graphs], dtype=np.int64)
+        batch, width = len(graphs), _round_up(max(int(sizes.max()), 1), self.pad_nodes_to)
+
+        # Position of every atom in the padded [B, N] grid.
+        graph_of_node = np.repeat(np.arange(batch), sizes)
+        slot_of_node = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        x = np.zeros((batch, width, 9), dtype=np.int64)
+        x[graph_of_node, slot_of_node] = np.concatenate([g.x for g in graphs])
+
+        # Dense bond-code matrix: 0 = no bond, 1..60 = combined OGB bond type.
+        edges = np.array([g.edge_attr.shape[0] for g in graphs], dtype=np.int64)
+        graph_of_edge = np.repeat(np.arange(batch), edges)
+        codes = np.zeros((batch, width, width), dtype=np.int64)
+        if edges.sum():
+            src, dst = np.concatenate([g.edge_index for g in graphs], axis=1)
+            codes[graph_of_edge, src, dst] = bond_code(np.concatenate([g.edge_attr for g in graphs]).astype(np.int64))
+
+        codes_t = torch.from_numpy(codes)
+        num_nodes = torch.from_numpy(sizes)
+        spd, path = shortest_path_inputs(codes_t, num_nodes, self.max_hops, legacy_drop_node0=self.legacy_drop_node0)
+        out = {
+            "x": torch.from_numpy(x),
+            "node_mask": torch.arange(width)[None, :] < num_nodes[:, None],
+            "degree": (codes_t > 0).sum(-1),
+            "spd": spd.long(),
+            "path": path.long(),
+        }
+        targets = [y for _, y in items]
+        if targets[0] is not None:
+            out["y"] = torch.from_numpy(np.stack(targets).astype(np.float32))
+        return out

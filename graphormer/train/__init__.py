@@ -1,0 +1,3 @@
+from graphormer.train.module import GraphormerModule
+
+__all__ = ["GraphormerModule"]

@@ -1,0 +1,107 @@
+"""`graphormer train`: a plain function from a composed config to fitted checkpoints and test metrics."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
+
+from graphormer.data.datamodule import MoleculeDataModule
+from graphormer.data.table import DataError
+from graphormer.model.presets import count_parameters
+from graphormer.train.metrics import TaskMetrics
+from graphormer.train.module import GraphormerModule
+
+log = logging.getLogger(__name__)
+
+MONITOR = {"regression": ("mae", "min"), "classification": ("rocauc", "max"), "multiclass": ("accuracy", "max")}
+
+
+def make_logger(cfg: DictConfig, run_dir: Path):
+    name = cfg.logger.name
+    if name == "csv":
+        return L.pytorch.loggers.CSVLogger(save_dir=run_dir, name="", version="")
+    if name == "tensorboard":
+        return L.pytorch.loggers.TensorBoardLogger(save_dir=run_dir, name="", version="")
+    if name == "wandb":
+        return L.pytorch.loggers.WandbLogger(project=cfg.logger.project, entity=cfg.logger.entity,
+                                             offline=cfg.logger.offline, save_dir=str(run_dir),
+                                             config=OmegaConf.to_container(cfg, resolve=True))
+    if name in (None, "none"):
+        return False
+    raise DataError(f"unknown logger {name!r} (choices: csv, tensorboard, wandb, none)")
+
+
+def resolve_checkpoint(ckpt_path: str | None, resume: bool, run_dir: Path) -> str | None:
+    """'last' → <run dir>/checkpoints/last.ckpt; resume=true picks it up automatically when present."""
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if ckpt_path == "last" or (ckpt_path is None and resume):
+        if last.exists():
+            return str(last)
+        if ckpt_path == "last":
+            raise DataError(f"ckpt_path=last: no checkpoint at {last}")
+        return None
+    if ckpt_path is not None and not Path(ckpt_path).is_file():
+        raise DataError(f"ckpt_path={ckpt_path}: file not found")
+    return ckpt_path
+
+
+def baseline_metrics(task: str, target_mean: np.ndarray, y_test: np.ndarray, num_classes: int) -> dict[str, float]:
+    """Metrics of a model that always predicts the training mean (a constant score for classification)."""
+    metrics = TaskMetrics(task, y_test.shape[1], num_classes)
+    y = torch.from_numpy(y_test).float()
+    if task == "multiclass":
+        pred = torch.zeros(len(y), num_classes)
+    else:
+        pred = torch.from_numpy(np.broadcast_to(target_mean, y_test.shape).copy()).float()
+    metrics.update(pred, y)
+    return {k: float(v) for k, v in metrics.compute().items()}
+
+
+def build_datamodule(cfg: DictConfig, run_dir: Path) -> MoleculeDataModule:
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    return MoleculeDataModule(**data, max_hops=cfg.model.max_hops, seed=cfg.seed, run_dir=str(run_dir),
+                              progress=cfg.trainer.enable_progress_bar)
+
+
+def train(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
+    """Fit, test the best checkpoint, and print the summary line. Returns the test metrics."""
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule = build_datamodule(cfg, run_dir)
+    datamodule.setup("fit")
+    print(datamodule.summary)
+
+    task = datamodule.task
+    mean, std = datamodule.target_stats()
+    module = GraphormerModule(
+        model=OmegaConf.to_container(cfg.model, resolve=True), task=task, target_names=datamodule.target_names,
+        target_mean=mean.tolist(), target_std=std.tolist(), loss=cfg.loss, **OmegaConf.to_container(cfg.optim))
+    if cfg.compile:
+        module.model = torch.compile(module.model, dynamic=False)
+    print(f"model: {count_parameters(module.model):,} parameters "
+          f"({cfg.model.num_layers} layers, width {cfg.model.embed_dim}, {cfg.model.num_heads} heads)")
+
+    metric, mode = MONITOR[task]
+    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=f"val/{metric}", mode=mode,
+                                 save_last=True, save_top_k=1, enable_version_counter=False, auto_insert_metric_name=False)
+    callbacks = [checkpoint, LearningRateMonitor(logging_interval="step")]
+    if cfg.early_stopping_patience:
+        callbacks.append(EarlyStopping(monitor=f"val/{metric}", mode=mode, patience=cfg.early_stopping_patience))
+    trainer_args = {k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if v is not None}
+    trainer = L.Trainer(**trainer_args, callbacks=callbacks, logger=make_logger(cfg, run_dir),
+                        default_root_dir=str(run_dir), use_distributed_sampler=False)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_checkpoint(cfg.ckpt_path, cfg.resume, run_dir))
+
+    best = checkpoint.best_model_path or checkpoint.last_model_path
+    results = trainer.test(module, datamodule=datamodule, ckpt_path=best or None, verbose=False)[0]
+    test = {k.split("/", 1)[1]: float(v) for k, v in results.items() if k.startswith("test/") and k != "test/loss"}
+    baseline = baseline_metrics(task, mean, datamodule.tables["test"].targets, module.hparams.num_classes)
+    parts = [f"test_{k}={v:.4f}" for k, v in test.items()]
+    parts += [f"baseline_{k}={v:.4f}" for k, v in baseline.items()]
+    print(" ".join(parts + [f"checkpoint={best}"]))
+    return test
