@@ -14,6 +14,10 @@ CONFIG_PATH = "pkg://graphormer.configs"
 
 VERBS = {
     "train": "train a model (default: slim model on the NCI/TPSA molecules shipped with RDKit)",
+    "finetune": "fine-tune a checkpoint on new data (new head when the targets differ)",
+    "predict": "predict every molecule of a CSV / SMILES / SDF file into a CSV",
+    "evaluate": "print a checkpoint's metrics on a labelled dataset",
+    "embed": "write graph-token embeddings of molecules",
 }
 
 USAGE = "usage: graphormer <verb> [key=value ...] [--help]\n\nverbs:\n" + "\n".join(
@@ -27,8 +31,9 @@ class UserError(Exception):
 def _user_errors() -> tuple[type[BaseException], ...]:
     from graphormer.chem import MoleculeError
     from graphormer.data.table import DataError
+    from graphormer.inference.checkpoint import CheckpointError
 
-    return (UserError, DataError, MoleculeError, FileNotFoundError)
+    return (UserError, DataError, MoleculeError, CheckpointError, FileNotFoundError)
 
 
 def _run_dir() -> Path:
@@ -42,7 +47,32 @@ def _train(cfg: DictConfig) -> float | None:
     return next(iter(metrics.values()), None)
 
 
-TASKS = {"train": _train}
+def _finetune(cfg: DictConfig) -> float | None:
+    from graphormer.train.finetune import finetune
+
+    metrics = finetune(cfg, _run_dir())
+    return next(iter(metrics.values()), None)
+
+
+def _predict(cfg: DictConfig) -> None:
+    from graphormer.inference.jobs import predict
+
+    predict(cfg)
+
+
+def _evaluate(cfg: DictConfig) -> None:
+    from graphormer.inference.jobs import evaluate
+
+    evaluate(cfg, _run_dir())
+
+
+def _embed(cfg: DictConfig) -> None:
+    from graphormer.inference.jobs import embed
+
+    embed(cfg)
+
+
+TASKS = {"train": _train, "finetune": _finetune, "predict": _predict, "evaluate": _evaluate, "embed": _embed}
 
 
 def _hydra_app(verb: str):

@@ -19,7 +19,11 @@ LOSSES = {"regression": ("l1", "mse"), "classification": ("bce",), "multiclass":
 
 
 class GraphormerModule(L.LightningModule):
-    """Everything in the constructor is saved in the checkpoint, so `load_from_checkpoint` rebuilds it."""
+    """Everything in the constructor is saved in the checkpoint, so `load_from_checkpoint` rebuilds it.
+
+    `legacy_drop_node0` is not used here: it records that the model expects the reference's pre-fix path
+    features (spec §4.1), so every data pipeline that feeds this checkpoint builds them the same way.
+    """
 
     def __init__(
         self,
@@ -37,6 +41,7 @@ class GraphormerModule(L.LightningModule):
         betas: Sequence[float] = (0.9, 0.999),
         eps: float = 1e-8,
         warmup: float = 0.06,
+        legacy_drop_node0: bool = False,
         package_version: str = __version__,
         featurizer_version: str = FEATURIZER_VERSION,
     ):

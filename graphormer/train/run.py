@@ -63,29 +63,25 @@ def baseline_metrics(task: str, target_mean: np.ndarray, y_test: np.ndarray, num
     return {k: float(v) for k, v in metrics.compute().items()}
 
 
-def build_datamodule(cfg: DictConfig, run_dir: Path) -> MoleculeDataModule:
-    data = OmegaConf.to_container(cfg.data, resolve=True)
-    return MoleculeDataModule(**data, max_hops=cfg.model.max_hops, seed=cfg.seed, run_dir=str(run_dir),
-                              progress=cfg.trainer.enable_progress_bar)
-
-
-def train(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
-    """Fit, test the best checkpoint, and print the summary line. Returns the test metrics."""
-    L.seed_everything(cfg.seed, workers=True)
-    datamodule = build_datamodule(cfg, run_dir)
-    datamodule.setup("fit")
-    print(datamodule.summary)
-
-    task = datamodule.task
+def build_module(cfg: DictConfig, datamodule: MoleculeDataModule, model_hparams: dict | None = None,
+                 legacy_drop_node0: bool = False) -> GraphormerModule:
     mean, std = datamodule.target_stats()
-    module = GraphormerModule(
-        model=OmegaConf.to_container(cfg.model, resolve=True), task=task, target_names=datamodule.target_names,
-        target_mean=mean.tolist(), target_std=std.tolist(), loss=cfg.loss, **OmegaConf.to_container(cfg.optim))
+    model = model_hparams if model_hparams is not None else OmegaConf.to_container(cfg.model, resolve=True)
+    return GraphormerModule(model=model, task=datamodule.task, target_names=datamodule.target_names,
+                            target_mean=mean.tolist(), target_std=std.tolist(), loss=cfg.loss,
+                            pos_weight=getattr(datamodule, "pos_weight", None),
+                            legacy_drop_node0=legacy_drop_node0, **OmegaConf.to_container(cfg.optim))
+
+
+def fit_and_test(cfg: DictConfig, run_dir: Path, module: GraphormerModule, datamodule: MoleculeDataModule,
+                 ckpt_path: str | None) -> dict[str, float]:
+    """Fit (resuming from ckpt_path if given), test the best checkpoint, print the summary line."""
+    hp = module.hparams.model
+    print(f"model: {count_parameters(module.model):,} parameters "
+          f"({hp['num_layers']} layers, width {hp['embed_dim']}, {hp['num_heads']} heads)")
     if cfg.compile:
         module.model = torch.compile(module.model, dynamic=False)
-    print(f"model: {count_parameters(module.model):,} parameters "
-          f"({cfg.model.num_layers} layers, width {cfg.model.embed_dim}, {cfg.model.num_heads} heads)")
-
+    task = module.task
     metric, mode = MONITOR[task]
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=f"val/{metric}", mode=mode,
                                  save_last=True, save_top_k=1, enable_version_counter=False, auto_insert_metric_name=False)
@@ -95,13 +91,34 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     trainer_args = {k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if v is not None}
     trainer = L.Trainer(**trainer_args, callbacks=callbacks, logger=make_logger(cfg, run_dir),
                         default_root_dir=str(run_dir), use_distributed_sampler=False)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_checkpoint(cfg.ckpt_path, cfg.resume, run_dir))
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
 
     best = checkpoint.best_model_path or checkpoint.last_model_path
     results = trainer.test(module, datamodule=datamodule, ckpt_path=best or None, verbose=False)[0]
     test = {k.split("/", 1)[1]: float(v) for k, v in results.items() if k.startswith("test/") and k != "test/loss"}
+    mean = module.target_mean.cpu().numpy().astype(np.float64)
     baseline = baseline_metrics(task, mean, datamodule.tables["test"].targets, module.hparams.num_classes)
     parts = [f"test_{k}={v:.4f}" for k, v in test.items()]
     parts += [f"baseline_{k}={v:.4f}" for k, v in baseline.items()]
-    print(" ".join(parts + [f"checkpoint={best}"]))
+    if trainer.is_global_zero:
+        print(" ".join(parts + [f"checkpoint={best}"]))
     return test
+
+
+def prepare_data(cfg: DictConfig, run_dir: Path, legacy_drop_node0: bool = False,
+                 max_hops: int | None = None) -> MoleculeDataModule:
+    L.seed_everything(cfg.seed, workers=True)
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    datamodule = MoleculeDataModule(**data, max_hops=max_hops or cfg.model.max_hops, seed=cfg.seed,
+                                    run_dir=str(run_dir), progress=cfg.trainer.enable_progress_bar,
+                                    legacy_drop_node0=legacy_drop_node0)
+    datamodule.setup("fit")
+    print(datamodule.summary)
+    return datamodule
+
+
+def train(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
+    """`graphormer train`: returns the test metrics of the best checkpoint."""
+    datamodule = prepare_data(cfg, run_dir)
+    module = build_module(cfg, datamodule)
+    return fit_and_test(cfg, run_dir, module, datamodule, resolve_checkpoint(cfg.ckpt_path, cfg.resume, run_dir))

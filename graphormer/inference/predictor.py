@@ -1,0 +1,196 @@
+"""Prediction from checkpoints: a small Python API and the streaming `graphormer predict` job.
+
+    from graphormer.inference import Predictor
+    predictor = Predictor.from_checkpoints(["run/checkpoints/best.ckpt"])
+    result = predictor.predict_smiles(["CCO", "c1ccccc1O", "not a smiles"])
+    result.mean      # [3, targets], NaN where the molecule could not be used
+    result.errors    # [None, None, "unparsable SMILES: ..."]
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from graphormer.chem import MolGraph, MoleculeError, mol_to_graph, smiles_to_graph
+from graphormer.data.collate import Collater
+from graphormer.inference.checkpoint import CheckpointError, load_module
+from graphormer.inference.readers import InputReader, Record
+from graphormer.train.module import MODEL_INPUTS
+
+
+@dataclass
+class Predictions:
+    mean: np.ndarray  # [n, outputs]; probabilities for classification; NaN for unusable molecules
+    std: np.ndarray | None  # [n, outputs] across an ensemble (None for one model)
+    errors: list[str | None]
+
+
+def graph_of(record_smiles: str | None, mol=None) -> MolGraph:
+    """Featurize one input molecule; MoleculeError says why it cannot be used."""
+    if mol is not None:
+        if mol.GetNumAtoms() == 0:
+            raise MoleculeError(record_smiles or "", "empty molecule (no atoms)")
+        return mol_to_graph(mol)
+    return smiles_to_graph(record_smiles)
+
+
+class Predictor:
+    """One model or an ensemble of models with the same task and targets."""
+
+    def __init__(self, modules: Sequence, max_tokens: int = 8192, device: str = "cpu"):
+        first = modules[0].hparams
+        for module in modules[1:]:
+            if module.hparams.task != first.task or list(module.hparams.target_names) != list(first.target_names):
+                raise CheckpointError("ensemble members must share task and target names")
+        self.modules = [m.to(device).eval() for m in modules]
+        self.task = first.task
+        self.target_names = list(first.target_names)
+        self.num_classes = first.num_classes
+        self.device = device
+        self.max_tokens = max_tokens
+        model = first.model
+        self.collater = Collater(max_hops=model.get("max_hops", 5),
+                                 legacy_drop_node0=first.get("legacy_drop_node0", False))
+
+    @classmethod
+    def from_checkpoints(cls, paths: Sequence[str | Path], **kwargs) -> "Predictor":
+        return cls([load_module(p) for p in paths], **kwargs)
+
+    @property
+    def output_names(self) -> list[str]:
+        if self.task == "multiclass":
+            return [f"{self.target_names[0]}_class_{k}" for k in range(self.num_classes)]
+        return self.target_names
+
+    def _batches(self, graphs: list[MolGraph]) -> Iterable[np.ndarray]:
+        """Index batches of similar size within a token budget (less padding, bounded memory)."""
+        sizes = np.array([g.num_nodes for g in graphs])
+        order = np.argsort(sizes, kind="stable")
+        start = 0
+        while start < len(order):
+            end = start + 1
+            while end < len(order) and sizes[order[end]] * (end + 1 - start) <= self.max_tokens:
+                end += 1
+            yield order[start:end]
+            start = end
+
+    def _outputs(self, module, batch: dict) -> torch.Tensor:
+        out = module(batch).float()
+        if self.task == "classification":
+            return torch.sigmoid(out)
+        if self.task == "multiclass":
+            return torch.softmax(out, dim=-1)
+        return out
+
+    @torch.inference_mode()
+    def _run(self, graphs: list[MolGraph], fn, width: int, modules: Sequence) -> np.ndarray:
+        """fn(module, batch) for every model over size-sorted batches → [models, graphs, width]."""
+        out = np.zeros((len(modules), len(graphs), width), dtype=np.float64)
+        for idx in self._batches(graphs):
+            batch = self.collater([(graphs[i], None) for i in idx])
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            for m, module in enumerate(modules):
+                out[m, idx] = fn(module, batch).cpu().numpy()
+        return out
+
+    def predict_graphs(self, graphs: list[MolGraph]) -> tuple[np.ndarray, np.ndarray | None]:
+        per_model = self._run(graphs, self._outputs, len(self.output_names), self.modules)
+        std = per_model.std(axis=0) if len(self.modules) > 1 else None
+        return per_model.mean(axis=0), std
+
+    def embed_graphs(self, graphs: list[MolGraph]) -> np.ndarray:
+        """Graph-token embeddings of the first model, [graphs, width]."""
+        module = self.modules[0]
+        encode = lambda m, b: m.model.encode(*(b[k] for k in MODEL_INPUTS)).float()  # noqa: E731
+        return self._run(graphs, encode, module.model.hparams["embed_dim"], [module])[0]
+
+    def featurize_records(self, records: list[Record]) -> tuple[list[MolGraph], list[int], list[str | None]]:
+        """Graphs of the usable records, their positions, and an error (or None) per record."""
+        graphs, where, errors = [], [], [None] * len(records)
+        for i, record in enumerate(records):
+            if record.error is not None:
+                errors[i] = record.error
+                continue
+            try:
+                graphs.append(graph_of(record.smiles, record.mol))
+                where.append(i)
+            except MoleculeError as err:
+                errors[i] = err.reason
+        return graphs, where, errors
+
+    def predict_records(self, records: list[Record]) -> Predictions:
+        graphs, where, errors = self.featurize_records(records)
+        width = len(self.output_names)
+        mean = np.full((len(records), width), np.nan)
+        std = np.full((len(records), width), np.nan) if len(self.modules) > 1 else None
+        if graphs:
+            m, s = self.predict_graphs(graphs)
+            mean[where] = m
+            if std is not None:
+                std[where] = s
+        return Predictions(mean, std, errors)
+
+    def predict_smiles(self, smiles: Sequence[str]) -> Predictions:
+        return self.predict_records([Record(i + 1, [s], s) for i, s in enumerate(smiles)])
+
+
+def _format(value: float) -> str:
+    return "" if np.isnan(value) else f"{value:.6g}"
+
+
+def predict_file(predictor: Predictor, input_path: str | Path, output_path: str | Path,
+                 smiles_column: str | int | None = None, chunk_size: int = 4096, progress: bool = True) -> dict:
+    """Stream `input_path` through the model into `output_path` (written atomically), in input order.
+
+    Output: the input's columns, then pred_<target> (and std_<target> for an ensemble), then `error`.
+    """
+    reader = InputReader(input_path, smiles_column)
+    output_path = Path(output_path)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    names = predictor.output_names
+    ensemble = len(predictor.modules) > 1
+    fd, tmp = tempfile.mkstemp(dir=output_path.parent, prefix=output_path.name, suffix=".tmp")
+    started = time.perf_counter()
+    total = failed = 0
+    records = iter(reader)
+    try:
+        with os.fdopen(fd, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            header_written = False
+            bar = tqdm(desc="predicting", unit="mol", disable=not progress)
+            while chunk := list(islice(records, chunk_size)):
+                if not header_written:
+                    header = list(reader.columns) + [f"pred_{n}" for n in names]
+                    header += [f"std_{n}" for n in names] if ensemble else []
+                    writer.writerow(header + ["error"])
+                    header_written = True
+                result = predictor.predict_records(chunk)
+                for i, record in enumerate(chunk):
+                    row = list(record.cells) + [_format(v) for v in result.mean[i]]
+                    if ensemble:
+                        row += [_format(v) for v in result.std[i]]
+                    writer.writerow(row + [result.errors[i] or ""])
+                total += len(chunk)
+                failed += sum(e is not None for e in result.errors)
+                bar.update(len(chunk))
+            bar.close()
+            if not header_written:
+                writer.writerow(list(reader.columns) + [f"pred_{n}" for n in names] + ["error"])
+        os.replace(tmp, output_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    seconds = time.perf_counter() - started
+    return {"rows": total, "failed": failed, "seconds": seconds, "rate": total / seconds if seconds else 0.0,
+            "output": str(output_path)}

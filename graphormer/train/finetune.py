@@ -1,0 +1,58 @@
+"""`graphormer finetune`: start from a checkpoint's weights, new data, a fresh or kept head, optional freezing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from graphormer.inference.checkpoint import load_module
+from graphormer.train.module import GraphormerModule
+from graphormer.train.run import build_module, fit_and_test, prepare_data, resolve_checkpoint
+
+HEAD_KEYS = ("embed_out.weight", "lm_output_learned_bias")
+
+
+def freeze(module: GraphormerModule, embeddings: bool, layers: int) -> int:
+    """Freeze the input embeddings / attention-bias tables and the first `layers` encoder layers."""
+    model = module.model
+    frozen = []
+    if embeddings:
+        frozen += [model.node_embedding, model.attn_bias]
+        if model.embed_layer_norm is not None:
+            frozen.append(model.embed_layer_norm)
+    if layers > len(model.layers):
+        raise ValueError(f"finetune.freeze_layers={layers} but the model has {len(model.layers)} layers")
+    frozen += list(model.layers[:layers])
+    count = 0
+    for part in frozen:
+        for p in part.parameters():
+            p.requires_grad_(False)
+            count += p.numel()
+    return count
+
+
+def finetune(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
+    pretrained = load_module(cfg.ckpt_path)
+    model_hparams = {**pretrained.hparams.model, **OmegaConf.to_container(cfg.finetune.model, resolve=True)}
+    legacy = pretrained.hparams.get("legacy_drop_node0", False)
+    datamodule = prepare_data(cfg, run_dir, legacy_drop_node0=legacy, max_hops=model_hparams["max_hops"])
+    module = build_module(cfg, datamodule, model_hparams=model_hparams, legacy_drop_node0=legacy)
+
+    same_head = (pretrained.task == module.task
+                 and pretrained.model.embed_out.weight.shape == module.model.embed_out.weight.shape)
+    keep_head = same_head and not cfg.finetune.reset_head
+    state = pretrained.model.state_dict()
+    if not keep_head:
+        state = {k: v for k, v in state.items() if k not in HEAD_KEYS}
+    missing, unexpected = module.model.load_state_dict(state, strict=False)
+    assert not unexpected and set(missing) <= set(HEAD_KEYS), (missing, unexpected)
+    if keep_head:  # the kept head speaks in the pretrained target scaling
+        module.target_mean.copy_(pretrained.target_mean)
+        module.target_std.copy_(pretrained.target_std)
+    print(f"fine-tuning from {cfg.ckpt_path}: head {'kept' if keep_head else 'replaced'}"
+          f" ({module.model.embed_out.weight.shape[0]} outputs)")
+    frozen = freeze(module, cfg.finetune.freeze_embeddings, cfg.finetune.freeze_layers)
+    if frozen:
+        print(f"frozen: {frozen:,} parameters")
+    return fit_and_test(cfg, run_dir, module, datamodule, resolve_checkpoint(None, cfg.resume, run_dir))

@@ -1,0 +1,164 @@
+"""End to end through the `graphormer` command, as a user types it: train, predict, finetune, evaluate, embed."""
+
+from __future__ import annotations
+
+import csv
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import nci_rows
+
+TINY = ["model.num_layers=2", "model.embed_dim=16", "model.ffn_dim=16", "model.num_heads=2",
+        "trainer.max_epochs=2", "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1",
+        "data.batch_size=32"]
+
+
+def graphormer(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "graphormer", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600, env={**__import__("os").environ, "WANDB_MODE": "disabled"})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, nci_csv) -> tuple[Path, Path, str]:
+    """A tiny model trained on 300 real molecules with two bad rows; returns (workdir, run dir, stdout)."""
+    work = tmp_path_factory.mktemp("cli")
+    data = work / "train.csv"
+    rows = [("smiles", "tpsa")] + [(s, str(t)) for s, t in nci_rows(300)]
+    rows.insert(5, ("C1CC(", "12.0"))  # unparsable: data row 5
+    rows.insert(9, ("CCO", "lots"))  # non-numeric target: data row 9
+    with open(data, "w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    run = work / "run"
+    proc = graphormer("train", "data=csv", f"data.path={data}", f"hydra.run.dir={run}", *TINY, cwd=work)
+    return work, run, proc.stdout
+
+
+def test_train_reports_skipped_rows_and_summary(trained):
+    work, run, out = trained
+    assert f"skipped 2 of 302 rows (see {run / 'skipped_rows.csv'})" in out
+    with open(run / "skipped_rows.csv") as handle:
+        skipped = list(csv.DictReader(handle))
+    assert [(r["row"], r["smiles"]) for r in skipped] == [("5", "C1CC("), ("9", "CCO")]
+    summary = [line for line in out.splitlines() if line.startswith("test_mae=")]
+    assert summary, out
+    fields = dict(part.split("=", 1) for part in summary[-1].split())
+    assert float(fields["test_mae"]) > 0 and float(fields["baseline_mae"]) > 0
+    assert fields["checkpoint"] == str(run / "checkpoints" / "best.ckpt")
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    assert (run / "metrics.csv").is_file() and (run / "split.csv").is_file()
+    assert "parameters" in out
+
+
+def test_predict_keeps_row_order_and_reports_errors(trained, tmp_path):
+    work, run, _ = trained
+    src = tmp_path / "new.csv"
+    src.write_text("id,smiles\nm1,CCO\nm2,not_a_smiles\nm3,c1ccccc1O\nm4,\nm5,C(C)(C)(C)(C)C\nm6,[Na+].[Cl-]\n")
+    out = tmp_path / "pred.csv"
+    ckpt = run / "checkpoints" / "best.ckpt"
+    proc = graphormer("predict", f"ckpt_path={ckpt}", f"input={src}", f"output={out}", "smiles_column=smiles",
+                      "progress=false", cwd=work)
+    assert "predicted 3 of 6 rows" in proc.stdout and "molecules/s" in proc.stdout
+    with open(out) as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["id"] for r in rows] == ["m1", "m2", "m3", "m4", "m5", "m6"]
+    assert list(rows[0]) == ["id", "smiles", "pred_tpsa", "error"]
+    ok = [bool(r["pred_tpsa"]) for r in rows]
+    assert ok == [True, False, True, False, False, True]
+    assert all(r["error"] == "" for r, good in zip(rows, ok) if good)
+    assert "valence" in rows[4]["error"].lower() and rows[1]["error"] and rows[3]["error"]
+
+    # The Python API gives the same numbers.
+    from graphormer.inference import Predictor
+
+    result = Predictor.from_checkpoints([ckpt]).predict_smiles(["CCO", "c1ccccc1O"])
+    assert np.allclose(result.mean[:, 0], [float(rows[0]["pred_tpsa"]), float(rows[2]["pred_tpsa"])], rtol=1e-5)
+
+    # An ensemble of the best and last checkpoints adds a std column.
+    out2 = tmp_path / "ens.csv"
+    graphormer("predict", f"ckpt_path=[{ckpt},{run / 'checkpoints' / 'last.ckpt'}]", f"input={src}",
+               f"output={out2}", "smiles_column=smiles", "progress=false", cwd=work)
+    with open(out2) as handle:
+        header = next(csv.reader(handle))
+    assert header == ["id", "smiles", "pred_tpsa", "std_tpsa", "error"]
+
+
+def test_finetune_with_more_targets_replaces_head(trained, tmp_path):
+    work, run, _ = trained
+    from rdkit import Chem
+    from rdkit.Chem import Descriptors
+
+    data = tmp_path / "two.csv"
+    with open(data, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["smiles", "tpsa", "molwt"])
+        for smiles, tpsa in nci_rows(200):
+            mol = Chem.MolFromSmiles(smiles)
+            writer.writerow([smiles, tpsa, Descriptors.MolWt(mol) if mol else ""])
+    ft = tmp_path / "ft"
+    proc = graphormer("finetune", f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}", "data=csv", f"data.path={data}",
+                      f"hydra.run.dir={ft}", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
+                      "finetune.freeze_embeddings=true", "finetune.freeze_layers=1", cwd=work)
+    assert "head replaced (2 outputs)" in proc.stdout
+    assert "frozen:" in proc.stdout
+    assert (ft / "checkpoints" / "best.ckpt").is_file()
+
+    import torch
+
+    before = torch.load(run / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    after = torch.load(ft / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    # Frozen parts are bit-identical, trained parts moved, the head has two outputs.
+    key = "model.node_embedding.atom_encoder.weight"
+    frozen = [k for k in after if k.startswith(("model.node_embedding", "model.layers.0."))]
+    assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)
+    assert not torch.equal(before["model.layers.1.fc1.weight"], after["model.layers.1.fc1.weight"])
+    assert after["model.embed_out.weight"].shape[0] == 2
+    assert key in after
+
+
+def test_evaluate_and_embed(trained, tmp_path):
+    work, run, _ = trained
+    ckpt = run / "checkpoints" / "best.ckpt"
+    data = tmp_path / "lab.csv"
+    with open(data, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["smiles", "tpsa"])
+        writer.writerows(nci_rows(100))
+    proc = graphormer("evaluate", f"ckpt_path={ckpt}", "data=csv", f"data.path={data}", "split=all",
+                      f"hydra.run.dir={tmp_path / 'ev'}", cwd=work)
+    line = [l for l in proc.stdout.splitlines() if l.startswith("mae=")][-1]
+    assert "molecules=100" in line and math.isfinite(float(line.split()[0].split("=")[1]))
+
+    emb = tmp_path / "emb.npy"
+    graphormer("embed", f"ckpt_path={ckpt}", f"input={data}", f"output={emb}", cwd=work)
+    matrix = np.load(emb)
+    assert matrix.shape == (100, 16) and np.isfinite(matrix).all()
+
+
+def test_input_errors_are_one_line(trained, tmp_path):
+    work, run, _ = trained
+    proc = graphormer("train", "data=csv", f"data.path={tmp_path / 'missing.csv'}", cwd=work, check=False)
+    assert proc.returncode == 2 and "file not found" in proc.stderr and "Traceback" not in proc.stderr
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"not a checkpoint")
+    proc = graphormer("predict", f"ckpt_path={bad}", f"input={tmp_path}", "output=x.csv", cwd=work, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    proc = graphormer("frobnicate", cwd=work, check=False)
+    assert proc.returncode == 2 and "unknown verb" in proc.stderr
+    proc = graphormer("train", "no_such_key=1", cwd=work, check=False)
+    assert proc.returncode != 0 and "no_such_key" in proc.stderr
+
+
+def test_help_lists_verbs_and_options(tmp_path):
+    proc = graphormer("--help", cwd=tmp_path)
+    for verb in ("train", "finetune", "predict", "evaluate", "embed"):
+        assert verb in proc.stdout
+    proc = graphormer("train", "--help", cwd=tmp_path)
+    assert "graphormer train" in proc.stdout and "data: nci_tpsa" in proc.stdout
