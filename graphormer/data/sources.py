@@ -1,11 +1,31 @@
-"""Where molecules come from: the RDKit-shipped default set and the user's own files."""
+"""Where molecules come from: one entry point, `load_table`, for every supported source.
+
+| source | where the files are |
+|---|---|
+| `rdkit_nci_tpsa` | 4,999 NCI molecules with TPSA inside the RDKit wheel |
+| `csv`, `sdf`, `smi` | the user's files: `path` (+ optional `val_path`, `test_path`) |
+| `ogbg` | `<root>/ogbg_<name>/{mapping,split}` (OGB layout; OGB downloads it when absent) |
+| `moleculenet` | `<root>/<name>/raw/<file>` (PyG's raw layout) |
+| `qm9` | `<root>/qm9/qm9.csv.gz` |
+| `zinc` | `<root>/ZINC/raw/*.pickle` (PyG) or `<root>/zinc12k/` CSVs |
+| `pcqm4mv2` | `<root>/pcqm4m-v2/raw/data.csv.gz` + `split_dict.pt` (OGB-LSC layout) |
+
+Every loader returns a `MoleculeTable`; a predefined split, when the source has one, is in `table.split`;
+the source's natural task (when `task` is left empty) is in `table.meta["task"]`.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Sequence
 
-from graphormer.data.table import DataError, MoleculeTable, read_csv_table
+from graphormer.data.formats import file_records
+from graphormer.data.table import DataError, MoleculeTable, build_table, csv_records
+
+SOURCES = ("rdkit_nci_tpsa", "csv", "sdf", "smi", "ogbg", "moleculenet", "qm9", "zinc", "pcqm4mv2")
+# Public benchmark sets whose published size includes molecules that current RDKit flags with valence
+# errors; they are featurized with allow_valence_errors=True unless the config says otherwise.
+BENCHMARK_SOURCES = frozenset({"ogbg", "moleculenet", "qm9", "zinc", "pcqm4mv2"})
 
 
 def rdkit_nci_path() -> Path:
@@ -15,6 +35,19 @@ def rdkit_nci_path() -> Path:
     return Path(RDConfig.RDDataDir) / "NCI" / "first_5k.tpsa.csv"
 
 
+def _user_files(source: str, path: str | None, val_path: str | None, test_path: str | None, *,
+                smiles_column, target_columns, split_column, weight_column, task) -> MoleculeTable:
+    if not path:
+        raise DataError(f"data={source} needs data.path=<file>")
+    declared = source if source in ("sdf", "smi") else None
+    files = [(file_records(path, declared), None)]
+    files += [(file_records(p, None), part) for p, part in ((val_path, "val"), (test_path, "test")) if p]
+    table = build_table(files, smiles_column=smiles_column, target_columns=target_columns,
+                        split_column=split_column, weight_column=weight_column, task=task or "regression")
+    table.meta["task"] = task or "regression"
+    return table
+
+
 def load_table(
     source: str,
     path: str | None = None,
@@ -22,14 +55,53 @@ def load_table(
     target_columns: Sequence[str | int] | None = None,
     split_column: str | None = None,
     weight_column: str | None = None,
+    *,
+    name: str | None = None,
+    root: str | Path = "data",
+    task: str | None = None,
+    val_path: str | None = None,
+    test_path: str | None = None,
+    subset: bool = True,
+    download: bool = True,
+    cache_dir: str | Path | None = None,
 ) -> MoleculeTable:
+    """The table of `source` (see the module docstring). `cache_dir` holds converted files (ZINC pickles)."""
+    targets = list(target_columns) if target_columns else None
+    root = Path(root)
     if source == "rdkit_nci_tpsa":
-        return read_csv_table(path or rdkit_nci_path(), smiles_column=0, target_columns=[1],
-                              has_header=False, target_names=["tpsa"])
-    if source == "csv":
-        if not path:
-            raise DataError("data=csv needs data.path=<file.csv>")
-        return read_csv_table(path, smiles_column=smiles_column,
-                              target_columns=list(target_columns) if target_columns else None,
-                              split_column=split_column, weight_column=weight_column)
-    raise DataError(f"unknown data.source {source!r} (choices: rdkit_nci_tpsa, csv)")
+        records = csv_records(path or rdkit_nci_path(), has_header=False, column_names=["smiles", "tpsa"])
+        table = build_table([(records, None)], target_columns=[1], task=task or "regression")
+        table.meta["task"] = task or "regression"
+        return table
+    if source in ("csv", "sdf", "smi"):
+        return _user_files(source, path, val_path, test_path, smiles_column=smiles_column, target_columns=targets,
+                           split_column=split_column, weight_column=weight_column, task=task)
+    if source == "ogbg":
+        from graphormer.data.ogb import load_ogbg
+
+        if not name:
+            raise DataError("data=ogbg needs data.name=<OGB dataset name>, e.g. ogbg-molhiv")
+        return load_ogbg(name, root, target_columns=targets, task=task, download=download)
+    if source == "moleculenet":
+        from graphormer.data.moleculenet import load_moleculenet
+
+        if not name:
+            raise DataError("data=moleculenet needs data.name=<dataset>, e.g. esol")
+        return load_moleculenet(name, root, target_columns=targets, smiles_column=smiles_column, task=task,
+                                download=download)
+    if source == "qm9":
+        from graphormer.data.moleculenet import load_qm9
+
+        return load_qm9(root, path=path, target_columns=targets, task=task)
+    if source == "zinc":
+        from graphormer.data.zinc import load_zinc
+
+        from graphormer.data.cache import resolve_cache_dir
+
+        return load_zinc(root, subset=subset, cache_dir=resolve_cache_dir(cache_dir, root), target_columns=targets,
+                         task=task, download=download)
+    if source == "pcqm4mv2":
+        from graphormer.data.lsc import load_pcqm4mv2
+
+        return load_pcqm4mv2(root, path=path, target_columns=targets, task=task, download=download)
+    raise DataError(f"unknown data.source {source!r} (choices: {', '.join(SOURCES)})")

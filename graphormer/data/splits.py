@@ -1,14 +1,26 @@
-"""Train/val/test splits: predefined (column or index files), seeded random, or OGB-rule scaffold."""
+"""Train/val/test splits: predefined (source, column, split file, separate files), seeded random, or scaffold.
+
+`resolve_split` is the one entry point. Methods:
+* `predefined` (alias `column`): the split that comes with the data — OGB index files, ZINC/PCQM4Mv2
+  official splits, a split column, separate val/test files, or `split_file` (a CSV with columns
+  `row,split`, e.g. the `split.csv` of an earlier run).
+* `random` (seeded) and `scaffold` (OGB's rule, via graphormer.chem.scaffold_split): rows of separate
+  val/test files keep their part; the main file's rows are divided among train and the missing parts.
+"""
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from graphormer.data.table import DataError
+from graphormer.data.table import DataError, MoleculeTable
 
 SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+PARTS = ("train", "val", "test")
+METHODS = ("predefined", "column", "random", "scaffold")
 
 
 def random_split(n: int, sizes: Sequence[float], seed: int) -> dict[str, np.ndarray]:
@@ -29,9 +41,66 @@ def scaffold_split_indices(smiles: list[str], sizes: Sequence[float]) -> dict[st
             "test": np.sort(np.asarray(test, dtype=np.int64))}
 
 
-def column_split(values: list[str], source: str) -> dict[str, np.ndarray]:
-    labels = np.array([SPLIT_NAMES.get(v.strip().lower(), "?") for v in values])
+def column_split(values: Sequence[str], source: str) -> dict[str, np.ndarray]:
+    labels = np.array([SPLIT_NAMES.get(str(v).strip().lower(), "?") for v in values])
     if (labels == "?").any():
-        bad = sorted({v for v, lab in zip(values, labels) if lab == "?"})[:5]
-        raise DataError(f"{source}: split column values must be train, val/valid or test; found {bad}")
-    return {name: np.flatnonzero(labels == name) for name in ("train", "val", "test")}
+        bad = sorted({str(v) for v, lab in zip(values, labels) if lab == "?"})[:5]
+        raise DataError(f"{source}: split values must be train, val/valid or test; found {bad}")
+    return {name: np.flatnonzero(labels == name) for name in PARTS}
+
+
+def read_split_file(path: str | Path, table: MoleculeTable) -> list[str]:
+    """Split labels for the table's rows from a `row,split` CSV (the format of a run's split.csv)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: split file not found")
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames or not {"row", "split"} <= set(reader.fieldnames):
+            raise DataError(f"{path}: split file needs columns row,split")
+        by_row = {int(r["row"]): r["split"] for r in reader}
+    missing = [int(r) for r in table.rows if int(r) not in by_row]
+    if missing:
+        raise DataError(f"{path}: {len(missing)} usable rows have no split (first: row {missing[0]})")
+    return [by_row[int(r)] for r in table.rows]
+
+
+def _divide(table: MoleculeTable, free: np.ndarray, wanted: list[str], method: str,
+            sizes: Sequence[float], seed: int) -> dict[str, np.ndarray]:
+    """Split the rows `free` among the parts `wanted`, in proportion to their `sizes`."""
+    share = [float(sizes[PARTS.index(p)]) if p in wanted else 0.0 for p in PARTS]
+    if method == "random":
+        local = random_split(len(free), share, seed)
+    else:
+        local = scaffold_split_indices([table.smiles[i] for i in free], share)
+    return {p: free[local[p]] for p in PARTS}
+
+
+def resolve_split(table: MoleculeTable, method: str, sizes: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0,
+                  split_file: str | Path | None = None) -> dict[str, np.ndarray]:
+    """Indices into `table` for train / val / test."""
+    if method not in METHODS:
+        raise DataError(f"unknown data.split {method!r} (choices: {', '.join(METHODS)})")
+    if split_file is not None:
+        parts = column_split(read_split_file(split_file, table), str(split_file))
+    elif method in ("predefined", "column"):
+        if table.split is not None:
+            parts = column_split(table.split, table.source)
+        elif table.part is not None and {"val", "test"} <= set(table.part):
+            parts = {p: np.flatnonzero(np.array([q or "train" for q in table.part]) == p) for p in PARTS}
+        else:
+            hint = "data.split_column" if method == "column" else "a split column, split file or val/test files"
+            raise DataError(f"{table.source}: data.split={method} but the data define no split (give {hint}, "
+                            f"or use data.split=random|scaffold)")
+    else:
+        origin = np.array([q or "train" for q in table.part]) if table.part is not None else \
+            np.full(len(table), "train")
+        fixed = {p: np.flatnonzero(origin == p) for p in ("val", "test")}
+        wanted = ["train"] + [p for p in ("val", "test") if len(fixed[p]) == 0]
+        parts = _divide(table, np.flatnonzero(origin == "train"), wanted, method, sizes, seed)
+        for p in ("val", "test"):
+            if len(fixed[p]):
+                parts[p] = np.sort(np.concatenate([parts[p], fixed[p]]))
+    if table.meta.get("test_is_val") and len(parts["test"]) == 0:
+        parts["test"] = parts["val"]
+    return parts

@@ -1,21 +1,26 @@
-"""Reading molecule tables (SMILES + targets) from CSV files, with row-level bookkeeping.
+"""Molecule tables (SMILES + targets) built from the records of one or more files, with row-level bookkeeping.
 
-A row is identified by its 1-based index among the file's data records (lines after the header,
-comment lines not counted), so that every skipped row can be reported to the user exactly.
+A row is identified by its 1-based index among the file's data records (CSV lines after the header,
+SDF records, SMILES-file lines; comment lines not counted), so that every skipped row can be reported
+to the user exactly. Readers of each file format produce `Records`; `build_table` turns the records of
+one or several files into one `MoleculeTable`, deciding per row whether its labels are usable.
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
+import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
 # Cell values that mean "no label" (compared case-insensitively after stripping).
 MISSING_MARKERS = frozenset({"", "nan", "na", "n/a", "null", "none", "missing", "?", "-"})
+TASKS = ("regression", "classification", "multiclass")
 
 
 class DataError(ValueError):
@@ -27,6 +32,12 @@ class SkippedRow:
     row: int  # 1-based index of the record among the file's data records
     smiles: str
     reason: str
+    file: str = ""  # the file's name, set only when the data come from several files
+
+    @property
+    def report_reason(self) -> str:
+        """The reason as written to skipped_rows.csv: prefixed with the file name for multi-file data."""
+        return f"{self.file}: {self.reason}" if self.file else self.reason
 
 
 @dataclass
@@ -36,31 +47,31 @@ class MoleculeTable:
     smiles: list[str]
     targets: np.ndarray  # float64 [M, C], NaN = missing label
     target_names: list[str]
-    rows: np.ndarray  # int64 [M], 1-based record index in the source
+    rows: np.ndarray  # int64 [M], 1-based record index in the source file it came from
     source: str
     total_records: int
-    split: list[str] | None = None
+    split: list[str] | None = None  # predefined split label per row ("train" / "val" / "test"), if any
     weights: np.ndarray | None = None
     skipped: list[SkippedRow] = field(default_factory=list)
+    part: list[str] | None = None  # with separate val/test files: the file each row came from
+    files: list[str] = field(default_factory=list)  # files whose content determines the SMILES (cache key)
+    class_names: list[str] | None = None  # multiclass: class id -> label as written in the file
+    meta: dict = field(default_factory=dict)  # source facts (default task, test split reuses val, ...)
 
     def __len__(self) -> int:
         return len(self.smiles)
 
     def subset(self, keep: Sequence[int]) -> "MoleculeTable":
         keep = np.asarray(keep, dtype=np.int64)
+        pick = lambda values: None if values is None else [values[i] for i in keep]  # noqa: E731
         return MoleculeTable(
-            smiles=[self.smiles[i] for i in keep],
-            targets=self.targets[keep],
-            target_names=self.target_names,
-            rows=self.rows[keep],
-            source=self.source,
-            total_records=self.total_records,
-            split=None if self.split is None else [self.split[i] for i in keep],
-            weights=None if self.weights is None else self.weights[keep],
-            skipped=list(self.skipped),
-        )
+            smiles=pick(self.smiles), targets=self.targets[keep], target_names=self.target_names,
+            rows=self.rows[keep], source=self.source, total_records=self.total_records, split=pick(self.split),
+            weights=None if self.weights is None else self.weights[keep], skipped=list(self.skipped),
+            part=pick(self.part), files=list(self.files), class_names=self.class_names, meta=dict(self.meta))
 
 
+# ----------------------------------------------------------------------------------------------- cells
 def parse_target(cell: str) -> float:
     """A target cell as float; NaN for a missing marker; ValueError for other text or infinity."""
     text = cell.strip()
@@ -72,14 +83,264 @@ def parse_target(cell: str) -> float:
     return value
 
 
-def _resolve_column(name: str | int, header: list[str], path: Path) -> int:
-    if isinstance(name, int):
-        if not 0 <= name < len(header):
-            raise DataError(f"{path}: column index {name} out of range (file has {len(header)} columns)")
-        return name
-    if name in header:
-        return header.index(name)
-    raise DataError(f"{path}: no column named {name!r} (columns: {', '.join(header)})")
+def is_missing(cell: str) -> bool:
+    return cell.strip().lower() in MISSING_MARKERS
+
+
+def is_number_or_missing(cell: str) -> bool:
+    try:
+        parse_target(cell)
+        return True
+    except ValueError:
+        return False
+
+
+# --------------------------------------------------------------------------------------------- records
+@dataclass
+class Records:
+    """The data records of one file: column names and a re-iterable stream of records.
+
+    `read()` yields `(row, cells, problem)`: the 1-based record number, the cells aligned with `columns`
+    (None when the record itself is unreadable) and, for unreadable records, the reason.
+    """
+
+    source: str
+    columns: list[str]
+    read: Callable[[], Iterator[tuple[int, list[str] | None, str | None]]]
+    smiles_column: int = 0  # default SMILES column when the user names none
+    default_targets: list[int] | None = None  # default target columns (None = every other column)
+    files: list[str] = field(default_factory=list)
+
+
+def open_text(path: str | Path) -> io.TextIOBase:
+    """Open a text file, transparently decompressing `.gz`; BOM-tolerant."""
+    path = Path(path)
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+    return open(path, newline="", encoding="utf-8-sig")
+
+
+def check_file(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    return path
+
+
+def _read_guarded(path: Path, iterate: Callable[[], Iterator]) -> Iterator:
+    """Turn I/O and decoding failures mid-file into one-line DataErrors naming the file."""
+    try:
+        yield from iterate()
+    except (OSError, UnicodeDecodeError, EOFError, csv.Error, gzip.BadGzipFile) as err:
+        raise DataError(f"{path}: cannot read file ({type(err).__name__}: {err})") from None
+
+
+def csv_records(path: str | Path, has_header: bool = True, column_names: Sequence[str] | None = None,
+                delimiter: str = ",") -> Records:
+    """Records of a CSV file (optionally gzipped). Lines starting with '#' are comments; blank lines are ignored."""
+    path = check_file(path)
+
+    def rows() -> Iterator[list[str]]:
+        with open_text(path) as handle:
+            lines = (line for line in handle if not line.startswith("#"))
+            for record in csv.reader(lines, delimiter=delimiter):
+                if record and any(cell.strip() for cell in record):
+                    yield record
+
+    def first() -> list[str] | None:
+        for record in _read_guarded(path, rows):
+            return record
+        return None
+
+    head = first()
+    if head is None:
+        raise DataError(f"{path}: file is empty")
+    if has_header:
+        columns = [h.strip() for h in head]
+    else:
+        columns = list(column_names) if column_names else [str(i) for i in range(len(head))]
+
+    def read() -> Iterator[tuple[int, list[str], None]]:
+        stream = _read_guarded(path, rows)
+        if has_header:
+            next(stream, None)
+        width = len(columns)
+        for number, record in enumerate(stream, start=1):
+            yield number, record + [""] * (width - len(record)), None
+
+    return Records(str(path), columns, read, files=[str(path)])
+
+
+# ------------------------------------------------------------------------------------------ the table
+def resolve_column(name: str | int, columns: list[str], source: str) -> int:
+    """A column given by name or 0-based position (also as a digit string, e.g. from the command line)."""
+    if isinstance(name, str) and name in columns:
+        return columns.index(name)
+    if isinstance(name, int) or (isinstance(name, str) and name.lstrip("-").isdigit()):
+        index = int(name)
+        if not -len(columns) <= index < len(columns):
+            raise DataError(f"{source}: column index {index} out of range (file has {len(columns)} columns)")
+        return index % len(columns)
+    raise DataError(f"{source}: no column named {name!r} (columns: {', '.join(columns)})")
+
+
+@dataclass
+class _Layout:
+    smiles: int
+    targets: list[int]
+    split: int | None
+    weight: int | None
+
+
+def _layout(records: Records, smiles_column, target_columns, split_column, weight_column,
+            target_names: Sequence[str] | None) -> _Layout:
+    cols, src = records.columns, records.source
+    smiles_idx = resolve_column(smiles_column if smiles_column is not None else records.smiles_column, cols, src)
+    split_idx = resolve_column(split_column, cols, src) if split_column else None
+    weight_idx = resolve_column(weight_column, cols, src) if weight_column else None
+    if target_columns is not None:
+        target_idx = [resolve_column(c, cols, src) for c in target_columns]
+    elif target_names is not None:  # a val/test file follows the main file's targets, by name
+        target_idx = [resolve_column(c, cols, src) for c in target_names]
+    elif records.default_targets is not None:
+        target_idx = list(records.default_targets)
+    else:
+        used = {smiles_idx, split_idx, weight_idx}
+        target_idx = [i for i in range(len(cols)) if i not in used]
+    if not target_idx:
+        raise DataError(f"{src}: no target columns")
+    return _Layout(smiles_idx, target_idx, split_idx, weight_idx)
+
+
+def collect_classes(files: Sequence[Records], layouts: Sequence[_Layout]) -> list[str]:
+    """Class labels of a multiclass column across all files: integer ids stay ids, text labels are sorted."""
+    labels: set[str] = set()
+    for records, layout in zip(files, layouts):
+        col = layout.targets[0]
+        for _, cells, problem in records.read():
+            if problem is None and not is_missing(cells[col]):
+                labels.add(cells[col].strip())
+    numeric = [_as_class_id(v) for v in labels]
+    if labels and all(v is not None for v in numeric):
+        return [str(i) for i in range(max(numeric) + 1)]
+    return sorted(labels)
+
+
+def _as_class_id(text: str) -> int | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return int(value) if value.is_integer() and value >= 0 else None
+
+
+def _labels(cells: list[str], layout: _Layout, task: str, classes: dict[str, int] | None) -> list[float]:
+    """Target values of one record; raises ValueError with a user-facing reason."""
+    if task == "multiclass":
+        cell = cells[layout.targets[0]].strip()
+        if is_missing(cell):
+            return [math.nan]
+        key = str(_as_class_id(cell)) if _as_class_id(cell) is not None and cell not in classes else cell
+        if key not in classes:
+            raise ValueError(f"unknown class {cell!r}")
+        return [float(classes[key])]
+    values = []
+    for i in layout.targets:
+        try:
+            value = parse_target(cells[i])
+        except ValueError:
+            raise ValueError(f"non-numeric target {cells[i].strip()!r}") from None
+        if task == "classification" and not math.isnan(value) and value not in (0.0, 1.0):
+            raise ValueError(f"classification label must be 0 or 1, got {cells[i].strip()!r}")
+        values.append(value)
+    return values
+
+
+def build_table(
+    files: Sequence[tuple[Records, str | None]],
+    *,
+    smiles_column: str | int | None = None,
+    target_columns: Sequence[str | int] | None = None,
+    split_column: str | None = None,
+    weight_column: str | None = None,
+    task: str = "regression",
+    target_names: Sequence[str] | None = None,
+) -> MoleculeTable:
+    """One table from the records of one or more files.
+
+    `files` pairs each file's records with the split part it supplies (None for the main file, or
+    "train" / "val" / "test" for separate files). Rows whose targets hold non-numeric text, or that have
+    no label at all, are recorded in `skipped` (never dropped silently). With several files, each skip
+    reason starts with the file name, since row numbers restart in every file.
+    """
+    if task not in TASKS:
+        raise DataError(f"data.task must be one of {', '.join(TASKS)}; got {task!r}")
+    main = files[0][0]
+    layouts = [_layout(main, smiles_column, target_columns, split_column, weight_column, None)]
+    names = list(target_names) if target_names is not None else [main.columns[i] for i in layouts[0].targets]
+    for records, _ in files[1:]:  # later files use the main file's column names
+        by_name = [main.columns[i] for i in layouts[0].targets]
+        layouts.append(_layout(records, smiles_column, None, None, weight_column, by_name))
+    if task == "multiclass" and len(layouts[0].targets) != 1:
+        raise DataError(f"{main.source}: data.task=multiclass takes exactly one target column "
+                        f"(class ids or labels); got {len(layouts[0].targets)}")
+    class_names = collect_classes([r for r, _ in files], layouts) if task == "multiclass" else None
+    classes = {name: i for i, name in enumerate(class_names)} if class_names is not None else None
+
+    smiles, targets, rows, splits, weights, parts, skipped = [], [], [], [], [], [], []
+    total = 0
+    several = len(files) > 1
+    part_files = {}
+    for (records, part), layout in zip(files, layouts):
+        name = Path(records.source).name if several else ""
+        part_files[str(part)] = name
+        for row, cells, problem in records.read():
+            total += 1
+            if problem is not None:
+                skipped.append(SkippedRow(row, "", problem, name))
+                continue
+            smi = cells[layout.smiles].strip()
+            try:
+                values = _labels(cells, layout, task, classes)
+            except ValueError as err:
+                skipped.append(SkippedRow(row, smi, str(err), name))
+                continue
+            weight = None
+            if layout.weight is not None:
+                try:
+                    weight = float(cells[layout.weight])
+                except ValueError:
+                    skipped.append(SkippedRow(row, smi, f"non-numeric weight {cells[layout.weight]!r}", name))
+                    continue
+            if all(math.isnan(v) for v in values):
+                skipped.append(SkippedRow(row, smi, "no label (all targets missing)", name))
+                continue
+            smiles.append(smi)
+            targets.append(values)
+            rows.append(row)
+            parts.append(part)
+            if layout.split is not None:
+                splits.append(cells[layout.split].strip().lower())
+            if weight is not None:
+                weights.append(weight)
+
+    width = len(layouts[0].targets)
+    has_split = layouts[0].split is not None and not several
+    return MoleculeTable(
+        smiles=smiles,
+        targets=np.asarray(targets, dtype=np.float64).reshape(len(smiles), width),
+        target_names=names,
+        rows=np.asarray(rows, dtype=np.int64),
+        source=main.source,
+        total_records=total,
+        split=splits if has_split else None,
+        weights=np.asarray(weights, dtype=np.float64) if layouts[0].weight is not None else None,
+        skipped=skipped,
+        part=parts if several else None,
+        files=[f for records, _ in files for f in records.files],
+        class_names=class_names,
+        meta={"part_files": part_files} if several else {},
+    )
 
 
 def read_csv_table(
@@ -90,83 +351,13 @@ def read_csv_table(
     weight_column: str | None = None,
     has_header: bool = True,
     target_names: Sequence[str] | None = None,
+    task: str = "regression",
 ) -> MoleculeTable:
     """Read a CSV of SMILES and targets with chemprop-like defaults.
 
     Defaults: SMILES in the first column, every other column (except split/weight) a target.
-    Lines starting with '#' are comments. Rows whose targets hold non-numeric text, or that have no
-    label at all, are recorded in `skipped` (never dropped silently).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            lines = [line for line in handle if not line.startswith("#")]
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot read file ({err})") from None
-    records = [r for r in csv.reader(lines) if r]
-    if has_header:
-        if not records:
-            raise DataError(f"{path}: file is empty")
-        header, records = [h.strip() for h in records[0]], records[1:]
-    else:
-        width = max((len(r) for r in records), default=0)
-        header = [str(i) for i in range(width)]
-
-    smiles_idx = _resolve_column(smiles_column if smiles_column is not None else 0, header, path)
-    split_idx = _resolve_column(split_column, header, path) if split_column else None
-    weight_idx = _resolve_column(weight_column, header, path) if weight_column else None
-    if target_columns is None:
-        used = {smiles_idx, split_idx, weight_idx}
-        target_idx = [i for i in range(len(header)) if i not in used]
-    else:
-        target_idx = [_resolve_column(c, header, path) for c in target_columns]
-    if not target_idx:
-        raise DataError(f"{path}: no target columns")
-    names = list(target_names) if target_names is not None else [header[i] for i in target_idx]
-
-    smiles, targets, rows, splits, weights, skipped = [], [], [], [], [], []
-    for row_number, record in enumerate(records, start=1):
-        cells = record + [""] * (len(header) - len(record))
-        smi = cells[smiles_idx].strip()
-        try:
-            values = [parse_target(cells[i]) for i in target_idx]
-        except ValueError:
-            bad = next(cells[i] for i in target_idx if not _is_number_or_missing(cells[i]))
-            skipped.append(SkippedRow(row_number, smi, f"non-numeric target {bad.strip()!r}"))
-            continue
-        if all(math.isnan(v) for v in values):
-            skipped.append(SkippedRow(row_number, smi, "no label (all targets missing)"))
-            continue
-        if weight_idx is not None:
-            try:
-                weights.append(float(cells[weight_idx]))
-            except ValueError:
-                skipped.append(SkippedRow(row_number, smi, f"non-numeric weight {cells[weight_idx]!r}"))
-                continue
-        smiles.append(smi)
-        targets.append(values)
-        rows.append(row_number)
-        if split_idx is not None:
-            splits.append(cells[split_idx].strip().lower())
-
-    return MoleculeTable(
-        smiles=smiles,
-        targets=np.asarray(targets, dtype=np.float64).reshape(len(smiles), len(target_idx)),
-        target_names=names,
-        rows=np.asarray(rows, dtype=np.int64),
-        source=str(path),
-        total_records=len(records),
-        split=splits if split_idx is not None else None,
-        weights=np.asarray(weights, dtype=np.float64) if weight_idx is not None else None,
-        skipped=skipped,
-    )
-
-
-def _is_number_or_missing(cell: str) -> bool:
-    try:
-        parse_target(cell)
-        return True
-    except ValueError:
-        return False
+    records = csv_records(path, has_header=has_header)
+    return build_table([(records, None)], smiles_column=smiles_column, target_columns=target_columns,
+                       split_column=split_column, weight_column=weight_column, task=task,
+                       target_names=target_names)
