@@ -11,7 +11,6 @@ from __future__ import annotations
 import builtins
 import contextlib
 import logging
-import os
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Iterator
 
 import numpy as np
 
-from graphormer.data.table import DataError, MoleculeTable, Records, build_table, csv_records
+from graphormer.data.table import DataError, MoleculeTable, Records, build_table, csv_records, open_text
 
 log = logging.getLogger(__name__)
 
@@ -111,14 +110,16 @@ def ogb_folder(root: str | Path, name: str) -> Path | None:
 
 def read_split_indices(folder: Path, split: str) -> dict[str, np.ndarray]:
     """OGB index files `split/<split>/{train,valid,test}.csv.gz` → {"train"/"val"/"test": graph indices}."""
-    import pandas as pd
-
     out = {}
     for file_part, part in SPLIT_FILES.items():
         path = folder / "split" / split / f"{file_part}.csv.gz"
         if not path.is_file():
             raise DataError(f"{path}: split file not found (OGB layout: split/{split}/{{train,valid,test}}.csv.gz)")
-        out[part] = pd.read_csv(path, header=None).iloc[:, 0].to_numpy(dtype=np.int64)
+        try:
+            with open_text(path) as handle:
+                out[part] = np.array([int(line) for line in handle if line.strip()], dtype=np.int64)
+        except (OSError, ValueError, EOFError) as err:
+            raise DataError(f"{path}: cannot read split indices ({err})") from None
     return out
 
 
