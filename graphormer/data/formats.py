@@ -12,7 +12,7 @@ import gzip
 from pathlib import Path
 from typing import Iterator
 
-from graphormer.data.table import DataError, Records, check_file, csv_records, is_number_or_missing, open_text
+from graphormer.data.table import READ_ERRORS, DataError, Records, check_file, csv_records, is_number_or_missing, open_text
 
 FORMATS = ("csv", "sdf", "smi")
 
@@ -47,7 +47,7 @@ def _sdf_molecules(path: Path) -> Iterator:
     try:
         with opener(path, "rb") as handle:
             yield from Chem.ForwardSDMolSupplier(handle, sanitize=False, removeHs=False)
-    except (OSError, EOFError) as err:
+    except READ_ERRORS as err:
         raise DataError(f"{path}: cannot read file ({type(err).__name__}: {err})") from None
     finally:
         RDLogger.EnableLog("rdApp.*")
@@ -102,7 +102,7 @@ def smi_records(path: str | Path) -> Records:
                 for line in handle:
                     if line.strip() and not line.lstrip().startswith("#"):
                         yield line.split()
-        except (OSError, UnicodeDecodeError, EOFError) as err:
+        except READ_ERRORS as err:
             raise DataError(f"{path}: cannot read file ({type(err).__name__}: {err})") from None
 
     first = next(lines(), None)

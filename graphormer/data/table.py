@@ -12,6 +12,7 @@ import csv
 import gzip
 import io
 import math
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -21,6 +22,8 @@ import numpy as np
 # Cell values that mean "no label" (compared case-insensitively after stripping).
 MISSING_MARKERS = frozenset({"", "nan", "na", "n/a", "null", "none", "missing", "?", "-"})
 TASKS = ("regression", "classification", "multiclass")
+# What a damaged, truncated or mis-encoded file raises while being read (gzip.BadGzipFile is an OSError).
+READ_ERRORS = (OSError, UnicodeDecodeError, EOFError, csv.Error, zlib.error)
 
 
 class DataError(ValueError):
@@ -131,7 +134,7 @@ def _read_guarded(path: Path, iterate: Callable[[], Iterator]) -> Iterator:
     """Turn I/O and decoding failures mid-file into one-line DataErrors naming the file."""
     try:
         yield from iterate()
-    except (OSError, UnicodeDecodeError, EOFError, csv.Error, gzip.BadGzipFile) as err:
+    except READ_ERRORS as err:
         raise DataError(f"{path}: cannot read file ({type(err).__name__}: {err})") from None
 
 
