@@ -18,6 +18,7 @@ VERBS = {
     "predict": "predict every molecule of a CSV / SMILES / SDF file into a CSV",
     "evaluate": "print a checkpoint's metrics on a labelled dataset",
     "embed": "write graph-token embeddings of molecules",
+    "export": "write an ONNX or torch.export inference artifact (dynamic batch and atom dimensions)",
 }
 
 USAGE = "usage: graphormer <verb> [key=value ...] [--help]\n\nverbs:\n" + "\n".join(
@@ -72,7 +73,20 @@ def _embed(cfg: DictConfig) -> None:
     embed(cfg)
 
 
-TASKS = {"train": _train, "finetune": _finetune, "predict": _predict, "evaluate": _evaluate, "embed": _embed}
+def _export(cfg: DictConfig) -> None:
+    from graphormer.inference.checkpoint import load_module, save_inference_checkpoint
+    from graphormer.inference.export import export_module
+
+    module = load_module(cfg.ckpt_path)
+    meta = export_module(module, cfg.output, cfg.format)
+    print(f"exported {cfg.format} → {cfg.output} (targets {meta['target_names']}; metadata in {cfg.output}.json)")
+    if cfg.inference_checkpoint:
+        path = save_inference_checkpoint(module, cfg.inference_checkpoint)
+        print(f"inference checkpoint → {path}")
+
+
+TASKS = {"train": _train, "finetune": _finetune, "predict": _predict, "evaluate": _evaluate, "embed": _embed,
+         "export": _export}
 
 
 def _hydra_app(verb: str):

@@ -108,6 +108,8 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, module: GraphormerModule, datam
 def prepare_data(cfg: DictConfig, run_dir: Path, legacy_drop_node0: bool = False,
                  max_hops: int | None = None) -> MoleculeDataModule:
     L.seed_everything(cfg.seed, workers=True)
+    if cfg.get("threads"):
+        torch.set_num_threads(cfg.threads)
     data = OmegaConf.to_container(cfg.data, resolve=True)
     datamodule = MoleculeDataModule(**data, max_hops=max_hops or cfg.model.max_hops, seed=cfg.seed,
                                     run_dir=str(run_dir), progress=cfg.trainer.enable_progress_bar,

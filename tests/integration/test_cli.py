@@ -162,3 +162,53 @@ def test_help_lists_verbs_and_options(tmp_path):
         assert verb in proc.stdout
     proc = graphormer("train", "--help", cwd=tmp_path)
     assert "graphormer train" in proc.stdout and "data: nci_tpsa" in proc.stdout
+
+
+UNSEEN = ["C", "CC(=O)Oc1ccccc1C(=O)O", "CN1C=NC2=C1C(=O)N(C(=O)N2C)C",
+          "CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC(=O)O", "[Na+].[Cl-]"]
+
+
+def _batch(smiles):
+    from graphormer.chem import smiles_to_graph
+    from graphormer.data.collate import Collater
+
+    batch = Collater(max_hops=5)([(smiles_to_graph(s), None) for s in smiles])
+    return batch
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torch_export"])
+def test_export_matches_checkpoint_on_unseen_sizes(trained, tmp_path, fmt):
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime", reason="the `export` extra (onnx, onnxscript, onnxruntime) is not installed")
+    work, run, _ = trained
+    ckpt = run / "checkpoints" / "best.ckpt"
+    out = tmp_path / ("model.onnx" if fmt == "onnx" else "model.pt2")
+    graphormer("export", f"ckpt_path={ckpt}", f"format={fmt}", f"output={out}",
+               f"inference_checkpoint={tmp_path / 'compact.pt'}", cwd=work)
+    import json
+
+    meta = json.loads(out.with_name(out.name + ".json").read_text())
+    assert meta["target_names"] == ["tpsa"] and meta["featurizer_version"]
+
+    from graphormer.inference import Predictor
+    from graphormer.train.module import MODEL_INPUTS
+
+    expected = Predictor.from_checkpoints([ckpt]).predict_smiles(UNSEEN).mean
+    compact = Predictor.from_checkpoints([tmp_path / "compact.pt"]).predict_smiles(UNSEEN).mean
+    assert np.array_equal(expected, compact)
+    assert (tmp_path / "compact.pt").stat().st_size < ckpt.stat().st_size
+    # Batches of sizes never seen at export time: 1 molecule, and all five (up to 61 atoms).
+    for group in (UNSEEN[:1], UNSEEN):
+        batch = _batch(group)
+        inputs = [batch[k] for k in MODEL_INPUTS]
+        if fmt == "onnx":
+            import onnxruntime as ort
+
+            session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+            got = session.run(None, {k: v.numpy() for k, v in zip(MODEL_INPUTS, inputs)})[0]
+        else:
+            import torch
+
+            got = torch.export.load(out).module()(*inputs).numpy()
+        want = Predictor.from_checkpoints([ckpt]).predict_smiles(group).mean
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
