@@ -8,13 +8,18 @@ One file lock per cache file makes exactly one process build it while the others
 from __future__ import annotations
 
 import contextlib
+import csv
+import gzip
 import hashlib
 import logging
 import os
 import stat
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
+
+if TYPE_CHECKING:
+    from graphormer.data.table import Records
 
 log = logging.getLogger(__name__)
 
@@ -100,3 +105,37 @@ def default_workers(n_items: int, threshold: int = 5000, cap: int = 8) -> int:
         cpus = os.cpu_count() or 1
     workers = min(cpus, cap)
     return workers if workers > 1 else 0
+
+
+def materialized(make: "Callable[[], Records]", out: Path, source: str, files: list[str]) -> "Records":
+    """Records from an RDKit-heavy reader (SDF, ZINC pickles), converted once and kept as a CSV in the cache.
+
+    `make()` is called only when `out` does not exist yet; it is written atomically under a lock, and every
+    later run reads that CSV instead, so it does no RDKit work. Row numbers and per-record problems are kept.
+    """
+    from graphormer.data.table import Records, csv_records
+
+    with file_lock(out):
+        if not out.is_file():
+            records = make()
+            fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name, suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as raw, gzip.open(raw, "wt", newline="", encoding="utf-8") as handle:
+                    writer = csv.writer(handle)
+                    writer.writerow(["__row__", "__problem__", *records.columns])
+                    blank = [""] * len(records.columns)
+                    for row, cells, problem in records.read():
+                        writer.writerow([row, problem or "", *(cells if cells is not None else blank)])
+                os.replace(tmp, out)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            log.info("converted %s once into %s", source, out)
+    stored = csv_records(out)
+
+    def read():
+        for _, cells, _ in stored.read():
+            row, problem, *values = cells
+            yield int(row), (None if problem else values), (problem or None)
+
+    return Records(source, stored.columns[2:], read, files=list(files))

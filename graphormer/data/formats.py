@@ -12,7 +12,8 @@ import gzip
 from pathlib import Path
 from typing import Iterator
 
-from graphormer.data.table import READ_ERRORS, DataError, Records, check_file, csv_records, is_number_or_missing, open_text
+from graphormer.data.table import (READ_ERRORS, DataError, Records, check_file, csv_records, is_number_or_missing,
+                                   open_text)
 
 FORMATS = ("csv", "sdf", "smi")
 
@@ -67,9 +68,10 @@ def _sdf_property_names(path: Path) -> list[str]:
     raise DataError(f"{path}: no readable SDF record")
 
 
-def sdf_records(path: str | Path) -> Records:
-    """One record per SDF molecule block: column "smiles" (from the structure) then its data fields."""
-    path = check_file(path)
+SDF_CONVERTER_VERSION = "sdf-smiles-1"  # bump when the SDF → SMILES rule changes (names the cached CSV)
+
+
+def _sdf_reader(path: Path) -> Records:
     props = _sdf_property_names(path)
     columns = ["smiles"] + [p for p in props if p.lower() != "smiles"]
 
@@ -86,7 +88,23 @@ def sdf_records(path: str | Path) -> Records:
             values = mol.GetPropsAsDict(includePrivate=False, includeComputed=False)
             yield number, [smiles] + [str(values.get(c, "")) for c in columns[1:]], None
 
-    records = Records(str(path), columns, read, smiles_column=0, files=[str(path)])
+    return Records(str(path), columns, read, smiles_column=0, files=[str(path)])
+
+
+def sdf_records(path: str | Path, cache_dir: str | Path | None = None) -> Records:
+    """One record per SDF molecule block: column "smiles" (from the structure) then its data fields.
+
+    With `cache_dir`, the conversion to SMILES happens once and is kept there (no RDKit on later runs).
+    """
+    path = check_file(path)
+    if cache_dir is None:
+        records = _sdf_reader(path)
+    else:
+        from graphormer.data.cache import file_digest, materialized
+
+        key = f"{file_digest(path)[:24]}-{SDF_CONVERTER_VERSION}"
+        out = Path(cache_dir) / f"sdf-{path.name.split('.')[0]}-{key}.csv.gz"
+        records = materialized(lambda: _sdf_reader(path), out, str(path), [str(path)])
     records.default_targets = numeric_columns(records, exclude={0})
     return records
 
@@ -125,11 +143,11 @@ def smi_records(path: str | Path) -> Records:
     return records
 
 
-def file_records(path: str | Path, fmt: str | None = None) -> Records:
-    """Records of a user file in any supported format."""
+def file_records(path: str | Path, fmt: str | None = None, cache_dir: str | Path | None = None) -> Records:
+    """Records of a user file in any supported format (`cache_dir` keeps converted SDF files)."""
     kind = file_format(path, fmt)
     if kind == "sdf":
-        return sdf_records(path)
+        return sdf_records(path, cache_dir)
     if kind == "smi":
         return smi_records(path)
     return csv_records(path)

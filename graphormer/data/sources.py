@@ -36,12 +36,12 @@ def rdkit_nci_path() -> Path:
 
 
 def _user_files(source: str, path: str | None, val_path: str | None, test_path: str | None, *,
-                smiles_column, target_columns, split_column, weight_column, task) -> MoleculeTable:
+                smiles_column, target_columns, split_column, weight_column, task, cache_dir) -> MoleculeTable:
     if not path:
         raise DataError(f"data={source} needs data.path=<file>")
     declared = source if source in ("sdf", "smi") else None
-    files = [(file_records(path, declared), None)]
-    files += [(file_records(p, None), part) for p, part in ((val_path, "val"), (test_path, "test")) if p]
+    files = [(file_records(path, declared, cache_dir), None)]
+    files += [(file_records(p, None, cache_dir), part) for p, part in ((val_path, "val"), (test_path, "test")) if p]
     table = build_table(files, smiles_column=smiles_column, target_columns=target_columns,
                         split_column=split_column, weight_column=weight_column, task=task or "regression")
     table.meta["task"] = task or "regression"
@@ -65,7 +65,7 @@ def load_table(
     download: bool = True,
     cache_dir: str | Path | None = None,
 ) -> MoleculeTable:
-    """The table of `source` (see the module docstring). `cache_dir` holds converted files (ZINC pickles)."""
+    """The table of `source` (see the module docstring). `cache_dir` keeps converted files (SDF, ZINC pickles)."""
     targets = list(target_columns) if target_columns else None
     root = Path(root)
     if source == "rdkit_nci_tpsa":
@@ -75,7 +75,7 @@ def load_table(
         return table
     if source in ("csv", "sdf", "smi"):
         return _user_files(source, path, val_path, test_path, smiles_column=smiles_column, target_columns=targets,
-                           split_column=split_column, weight_column=weight_column, task=task)
+                           split_column=split_column, weight_column=weight_column, task=task, cache_dir=cache_dir)
     if source == "ogbg":
         from graphormer.data.ogb import load_ogbg
 

@@ -18,17 +18,14 @@ otherwise `score` (= logp − SA, no ring penalty).
 
 from __future__ import annotations
 
-import csv
-import gzip
 import logging
 import os
 import pickle
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from graphormer.data.cache import file_digest, file_lock
+from graphormer.data.cache import file_digest, materialized
 from graphormer.data.table import DataError, MoleculeTable, Records, build_table, csv_records
 
 log = logging.getLogger(__name__)
@@ -95,55 +92,42 @@ def _subset_positions(raw: Path, part: str) -> list[int]:
     return [int(v) for v in text.replace("\n", ",").split(",") if v.strip()]
 
 
-def _convert_pickle(pickle_path: Path, positions: list[int] | None, out: Path) -> None:
-    """Write `row,smiles,<target>,problem` for the selected molecules of one pickle (atomically)."""
-    from rdkit import RDLogger
+def _pickle_records(pickle_path: Path, positions: list[int] | None) -> Records:
+    """The molecules of one ZINC pickle as SMILES records (rows = 1-based positions in the pickle)."""
 
-    import torch  # noqa: F401  (the pickles hold torch tensors)
+    def read():
+        from rdkit import RDLogger
 
-    with open(pickle_path, "rb") as handle:
-        molecules = pickle.load(handle)
-    chosen = range(len(molecules)) if positions is None else positions
-    RDLogger.DisableLog("rdApp.*")
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as raw, gzip.open(raw, "wt", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["row", "smiles", TARGET, "problem"])
-            for pos in chosen:
+        import torch  # noqa: F401  (the pickles hold torch tensors)
+
+        with open(pickle_path, "rb") as handle:
+            molecules = pickle.load(handle)
+        RDLogger.DisableLog("rdApp.*")
+        try:
+            for pos in (range(len(molecules)) if positions is None else positions):
                 mol = molecules[pos]
-                y = float(np.asarray(mol[TARGET]).reshape(-1)[0])
+                y = repr(float(np.asarray(mol[TARGET]).reshape(-1)[0]))
                 try:
-                    writer.writerow([pos + 1, rebuild_smiles(mol["atom_type"], mol["bond_type"]), repr(y), ""])
+                    yield pos + 1, [rebuild_smiles(mol["atom_type"], mol["bond_type"]), y], None
                 except ValueError as err:
-                    writer.writerow([pos + 1, "", repr(y), str(err)])
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    finally:
-        RDLogger.EnableLog("rdApp.*")
+                    yield pos + 1, None, str(err)
+        finally:
+            RDLogger.EnableLog("rdApp.*")
+
+    return Records(str(pickle_path), ["smiles", TARGET], read, smiles_column=0, default_targets=[1],
+                   files=[str(pickle_path)])
 
 
 def _converted_records(pickle_path: Path, subset: bool, cache_dir: Path) -> Records:
-    """Records of one ZINC pickle, via a cached SMILES CSV (rows = 1-based positions in the pickle)."""
+    """Records of one ZINC pickle, rebuilt once and then read from a cached SMILES CSV."""
+    index = pickle_path.with_suffix(".index")
     positions = _subset_positions(pickle_path.parent, pickle_path.stem) if subset else None
-    key = file_digest(pickle_path)[:16] + ("-subset-" + file_digest(pickle_path.with_suffix(".index"))[:8]
-                                           if subset else "-full")
+    key = file_digest(pickle_path)[:16] + (f"-subset-{file_digest(index)[:8]}" if subset else "-full")
     out = cache_dir / f"zinc-{pickle_path.stem}-{key}-{CONVERTER_VERSION}.csv.gz"
-    with file_lock(out):
-        if not out.is_file():
-            log.info("rebuilding SMILES of %s (%s) into %s", pickle_path, "subset" if subset else "full", out)
-            _convert_pickle(pickle_path, positions, out)
-    converted = csv_records(out)
-
-    def read():
-        for _, cells, _ in converted.read():
-            row, smiles, y, problem = cells
-            yield int(row), (None if problem else [smiles, y]), (problem or None)
-
-    files = [str(pickle_path)] + ([str(pickle_path.with_suffix(".index"))] if subset else [])
-    return Records(str(pickle_path), ["smiles", TARGET], read, smiles_column=0, default_targets=[1], files=files)
+    files = [str(pickle_path)] + ([str(index)] if subset else [])
+    records = materialized(lambda: _pickle_records(pickle_path, positions), out, str(pickle_path), files)
+    records.default_targets = [1]
+    return records
 
 
 def load_zinc_pyg(raw: Path, *, subset: bool, cache_dir: Path, target_columns=None,

@@ -52,6 +52,22 @@ def test_sdf_multiclass_text_labels(shared_data, tmp_path, check_batches):
     check_batches(dm)
 
 
+def test_sdf_second_run_reads_the_converted_copy(shared_data, tmp_path, monkeypatch):
+    path = str(shared_data / "solubility_rdkit_book" / "solubility.test.sdf.gz")
+    first = module(tmp_path, source="sdf", path=path, target_columns=["SOL"])
+    first.setup()
+
+    def no_rdkit(*args, **kwargs):
+        raise AssertionError("the SDF must not be parsed again")
+
+    monkeypatch.setattr("rdkit.Chem.ForwardSDMolSupplier", no_rdkit)
+    monkeypatch.setattr("graphormer.data.featurize.smiles_to_graph", no_rdkit)
+    second = module(tmp_path, source="sdf", path=path, target_columns=["SOL"])
+    second.setup()
+    assert first.tables["train"].smiles == second.tables["train"].smiles
+    assert first.summary == second.summary
+
+
 def test_sdf_default_targets_are_numeric_fields(shared_data):
     records = sdf_records(shared_data / "solubility_rdkit_book" / "solubility.test.sdf.gz")
     table = build_table([(records, None)])

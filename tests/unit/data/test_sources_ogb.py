@@ -113,6 +113,7 @@ def test_molpcba_layout_128_tasks_missing_labels(tmp_path, real_smiles, check_ba
 
 
 # --------------------------------------------------------------------------- OGB's own loader, offline
+@pytest.mark.filterwarnings("ignore:The given NumPy array is not writable")
 @pytest.mark.parametrize("name", sorted(OFFICIAL))
 def test_identical_graphs_to_ogb_loader(copy_shared, session_cache, name, monkeypatch):
     root = copy_shared(name.replace("-", "_"))
