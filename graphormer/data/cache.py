@@ -126,6 +126,7 @@ def materialized(make: "Callable[[], Records]", out: Path, source: str, files: l
                     blank = [""] * len(records.columns)
                     for row, cells, problem in records.read():
                         writer.writerow([row, problem or "", *(cells if cells is not None else blank)])
+                os.chmod(tmp, 0o644)  # readable by other users sharing the cache
                 os.replace(tmp, out)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)

@@ -102,6 +102,7 @@ class GraphStore:
             with os.fdopen(fd, "wb") as handle:
                 np.savez(handle, x=self.x, edge_index=self.edge_index, edge_attr=self.edge_attr,
                          node_ptr=self.node_ptr, edge_ptr=self.edge_ptr, **extra)
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600; a shared cache must be readable by other users
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
