@@ -19,6 +19,7 @@ VERBS = {
     "evaluate": "print a checkpoint's metrics on a labelled dataset",
     "embed": "write graph-token embeddings of molecules",
     "export": "write an ONNX or torch.export inference artifact (dynamic batch and atom dimensions)",
+    "convert": "import published Graphormer weights (HuggingFace folder or official fairseq .pt)",
 }
 
 USAGE = "usage: graphormer <verb> [key=value ...] [--help]\n\nverbs:\n" + "\n".join(
@@ -85,8 +86,23 @@ def _export(cfg: DictConfig) -> None:
         print(f"inference checkpoint → {path}")
 
 
+def _convert(cfg: DictConfig) -> None:
+    from omegaconf import OmegaConf
+
+    from graphormer.inference.convert import convert, describe
+
+    def plain(value):  # ListConfig -> list for the converter
+        return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+
+    module = convert(cfg.source, cfg.path, cfg.output, task=cfg.task, target_names=plain(cfg.target_names),
+                     max_hops=cfg.max_hops, spatial_pos_max=cfg.spatial_pos_max,
+                     legacy_drop_node0=cfg.legacy_drop_node0, target_mean=plain(cfg.target_mean),
+                     target_std=plain(cfg.target_std))
+    print(f"converted {cfg.source} {cfg.path} → {cfg.output}\n{describe(module)}")
+
+
 TASKS = {"train": _train, "finetune": _finetune, "predict": _predict, "evaluate": _evaluate, "embed": _embed,
-         "export": _export}
+         "export": _export, "convert": _convert}
 
 
 def _hydra_app(verb: str):
