@@ -66,6 +66,16 @@ def test_config_builds_a_datamodule(shared_data, tmp_path, check_batches):
     check_batches(dm)
 
 
+def test_default_nci_tpsa_source(session_cache, tmp_path, check_batches):
+    from omegaconf import OmegaConf
+
+    cfg = compose("nci_tpsa", f"data.cache_dir={session_cache}")
+    dm = MoleculeDataModule(**OmegaConf.to_container(cfg.data, resolve=True), run_dir=str(tmp_path), progress=False)
+    dm.setup()
+    assert dm.summary.startswith("skipped 8 of 4999 rows") and dm.target_names == ["tpsa"]
+    check_batches(dm)
+
+
 # ---------------------------------------------------------------------------------------------- tasks
 def csv_module(tmp_path, text, **kw):
     path = tmp_path / "data.csv"
