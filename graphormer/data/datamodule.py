@@ -73,7 +73,7 @@ class MoleculeDataModule(L.LightningDataModule):
         weight_column: str | None = None,
         task: str | None = "regression",
         pos_weight: str | float | Sequence[float] | None = None,
-        split: str = "random",
+        split: str = "auto",
         split_sizes: Sequence[float] = (0.8, 0.1, 0.1),
         split_seed: int = 0,
         split_file: str | None = None,

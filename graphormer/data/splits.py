@@ -1,6 +1,8 @@
 """Train/val/test splits: predefined (source, column, split file, separate files), seeded random, or scaffold.
 
 `resolve_split` is the one entry point. Methods:
+* `auto`: `predefined` when the data define a split (a split column or file, val and test files, an
+  official benchmark split), else `random`.
 * `predefined` (alias `column`): the split that comes with the data — OGB index files, ZINC/PCQM4Mv2
   official splits, a split column, separate val/test files, or `split_file` (a CSV with columns
   `row,split`, e.g. the `split.csv` of an earlier run).
@@ -20,7 +22,7 @@ from graphormer.data.table import DataError, MoleculeTable
 
 SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 PARTS = ("train", "val", "test")
-METHODS = ("predefined", "column", "random", "scaffold")
+METHODS = ("auto", "predefined", "column", "random", "scaffold")
 
 
 def random_split(n: int, sizes: Sequence[float], seed: int) -> dict[str, np.ndarray]:
@@ -81,6 +83,9 @@ def resolve_split(table: MoleculeTable, method: str, sizes: Sequence[float] = (0
     """Indices into `table` for train / val / test."""
     if method not in METHODS:
         raise DataError(f"unknown data.split {method!r} (choices: {', '.join(METHODS)})")
+    if method == "auto":
+        defined = table.split is not None or (table.part is not None and {"val", "test"} <= set(table.part))
+        method = "predefined" if defined or split_file is not None else "random"
     if split_file is not None:
         parts = column_split(read_split_file(split_file, table), str(split_file))
     elif method in ("predefined", "column"):

@@ -147,6 +147,19 @@ def test_split_file_reproduces_an_earlier_split(tmp_path, real_smiles, read_rows
     assert read_rows(tmp_path / "run" / "split.csv") == read_rows(tmp_path / "run2" / "split.csv")
 
 
+def test_auto_split_uses_a_split_column_else_random(tmp_path, real_smiles):
+    smiles = real_smiles(40)
+    folds = ["train"] * 30 + ["val"] * 5 + ["test"] * 5
+    with_column = csv_module(tmp_path, "smiles,y,fold\n" + "".join(f"{s},{i},{f}\n" for i, (s, f) in
+                                                                    enumerate(zip(smiles, folds))),
+                             split_column="fold")
+    with_column.setup()
+    assert (with_column.tables["test"].rows - 1).tolist() == list(range(35, 40))
+    plain = csv_module(tmp_path, labelled(smiles, range(40)), run_dir=str(tmp_path / "run2"))
+    plain.setup()
+    assert [len(plain.datasets[p]) for p in ("train", "val", "test")] == [32, 4, 4]
+
+
 def test_predefined_without_split_is_an_error(tmp_path, real_smiles):
     dm = csv_module(tmp_path, labelled(real_smiles(20), range(20)), split="predefined")
     with pytest.raises(DataError, match="define no split"):
