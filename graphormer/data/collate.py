@@ -10,7 +10,7 @@ from torch.utils.data import Dataset
 
 from graphormer.chem import MolGraph
 from graphormer.data.store import GraphStore
-from graphormer.graph import bond_code, shortest_path_inputs
+from graphormer.graph import dense_bond_codes, shortest_path_inputs
 
 
 class GraphDataset(Dataset):
@@ -58,14 +58,11 @@ class Collater:
         x[graph_of_node, slot_of_node] = np.concatenate([g.x for g in graphs])
 
         # Dense bond-code matrix: 0 = no bond, 1..60 = combined OGB bond type.
-        edges = np.array([g.edge_attr.shape[0] for g in graphs], dtype=np.int64)
-        graph_of_edge = np.repeat(np.arange(batch), edges)
-        codes = np.zeros((batch, width, width), dtype=np.int64)
-        if edges.sum():
-            src, dst = np.concatenate([g.edge_index for g in graphs], axis=1)
-            codes[graph_of_edge, src, dst] = bond_code(np.concatenate([g.edge_attr for g in graphs]).astype(np.int64))
-
-        codes_t = torch.from_numpy(codes)
+        node_offset = np.repeat(np.cumsum(sizes) - sizes, [g.edge_attr.shape[0] for g in graphs])
+        edge_index = np.concatenate([g.edge_index for g in graphs], axis=1) + node_offset
+        edge_attr = np.concatenate([g.edge_attr for g in graphs])
+        ptr = np.concatenate([[0], np.cumsum(sizes)])
+        codes_t = dense_bond_codes(edge_index, edge_attr, ptr, max_nodes=width)
         num_nodes = torch.from_numpy(sizes)
         spd, path = shortest_path_inputs(codes_t, num_nodes, self.max_hops, legacy_drop_node0=self.legacy_drop_node0)
         out = {
