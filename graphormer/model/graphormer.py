@@ -1,0 +1,114 @@
+"""The Graphormer model (v2 / HF layout): embeddings -> shared attention bias -> L layers -> head on token 0."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from graphormer.model.attention import resolve_backend
+from graphormer.model.bias import AttentionBias
+from graphormer.model.embedding import NodeEmbedding
+from graphormer.model.layers import EncoderLayer
+
+
+def apply_graphormer_init(module: nn.Module) -> None:
+    """Spec §8 (`apply_graphormer_init`): Linear N(0, 0.02) / bias 0, Embedding N(0, 0.02) with a
+    zero padding row, LayerNorm 1 / 0. Use with `model.apply(apply_graphormer_init)`."""
+    if isinstance(module, nn.Linear):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Embedding):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if module.padding_idx is not None:
+            with torch.no_grad():
+                module.weight[module.padding_idx].zero_()
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+def compute_dtype(device: torch.device, param_dtype: torch.dtype) -> torch.dtype:
+    """The dtype matmuls run in: the autocast dtype when autocast is on, else the parameters'."""
+    if torch.is_autocast_enabled(device.type):
+        return torch.get_autocast_dtype(device.type)
+    return param_dtype
+
+
+class Graphormer(nn.Module):
+    """`forward(x, node_mask, degree, spd, path) -> [B, num_outputs]` (inputs: the Batch table in
+    docs/architecture.md). `attention` picks the backend: auto | math | sdpa | flex."""
+
+    def __init__(self, num_layers: int, embed_dim: int, ffn_dim: int, num_heads: int, num_outputs: int = 1,
+                 dropout: float = 0.1, attention_dropout: float = 0.1, activation_dropout: float = 0.1,
+                 pre_layernorm: bool = False, embed_layernorm: bool = True, max_hops: int = 5,
+                 num_edge_dis: int = 128, max_spatial_distance: int | None = None, attention: str = "auto",
+                 allow_flex_without_dropout: bool = False):
+        super().__init__()
+        # Plain constructor arguments, kept so a checkpoint can rebuild the model: Graphormer(**hparams).
+        self._hparams = dict(
+            num_layers=num_layers, embed_dim=embed_dim, ffn_dim=ffn_dim, num_heads=num_heads,
+            num_outputs=num_outputs, dropout=dropout, attention_dropout=attention_dropout,
+            activation_dropout=activation_dropout, pre_layernorm=pre_layernorm, embed_layernorm=embed_layernorm,
+            max_hops=max_hops, num_edge_dis=num_edge_dis, max_spatial_distance=max_spatial_distance,
+            attention=attention, allow_flex_without_dropout=allow_flex_without_dropout)
+        resolve_backend(attention, "cpu", False, 0.0)  # reject unknown names now, not at the first batch
+        self.attention = attention
+        self.attention_dropout = attention_dropout
+        self.allow_flex_without_dropout = allow_flex_without_dropout
+
+        self.node_embedding = NodeEmbedding(embed_dim)
+        self.attn_bias = AttentionBias(num_heads, max_hops, num_edge_dis, max_spatial_distance)
+        self.embed_layer_norm = nn.LayerNorm(embed_dim) if embed_layernorm else None
+        self.embed_dropout = nn.Dropout(dropout)
+        self.layers = nn.ModuleList(
+            EncoderLayer(embed_dim, ffn_dim, num_heads, dropout, attention_dropout, activation_dropout, pre_layernorm)
+            for _ in range(num_layers))
+        # Head (v2): Linear -> GELU -> LN -> Linear without bias, plus one learned scalar bias.
+        self.head_transform = nn.Linear(embed_dim, embed_dim)
+        self.head_layer_norm = nn.LayerNorm(embed_dim)
+        self.embed_out = nn.Linear(embed_dim, num_outputs, bias=False)
+        self.lm_output_learned_bias = nn.Parameter(torch.zeros(1))
+        self.apply(apply_graphormer_init)
+
+    @property
+    def hparams(self) -> dict:
+        return dict(self._hparams)
+
+    def reset_head(self, num_outputs: int | None = None) -> None:
+        """Fresh output layer and scalar bias (fine-tuning), optionally with a new number of outputs."""
+        num_outputs = num_outputs or self._hparams["num_outputs"]
+        w = self.embed_out.weight
+        self.embed_out = nn.Linear(w.shape[1], num_outputs, bias=False, device=w.device, dtype=w.dtype)
+        apply_graphormer_init(self.embed_out)
+        with torch.no_grad():
+            self.lm_output_learned_bias.zero_()
+        self._hparams["num_outputs"] = num_outputs
+
+    def backend(self, device_type: str) -> str:
+        return resolve_backend(self.attention, device_type, self.training, self.attention_dropout,
+                               self.allow_flex_without_dropout)
+
+    def encode(self, x: torch.Tensor, node_mask: torch.Tensor, degree: torch.Tensor, spd: torch.Tensor,
+               path: torch.Tensor) -> torch.Tensor:
+        """Final hidden state of the graph token, `[B, embed_dim]`."""
+        device = x.device
+        backend = self.backend(device.type)
+        dtype = compute_dtype(device, self.head_transform.weight.dtype)
+        bias = self.attn_bias(spd, path, node_mask, dtype)  # shared by every layer
+        h = self.node_embedding(x, node_mask, degree)
+        if self.embed_layer_norm is not None:
+            h = self.embed_layer_norm(h)
+        h = self.embed_dropout(h)
+        for layer in self.layers:
+            h = layer(h, bias, backend)
+        return h[:, 0]
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        h = self.head_layer_norm(F.gelu(self.head_transform(h)))
+        return self.embed_out(h) + self.lm_output_learned_bias
+
+    def forward(self, x: torch.Tensor, node_mask: torch.Tensor, degree: torch.Tensor, spd: torch.Tensor,
+                path: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encode(x, node_mask, degree, spd, path))
