@@ -362,6 +362,18 @@ def shift_rows(table: torch.Tensor, shift: int) -> torch.Tensor:
     return result
 
 
+def _padding_row_notes(state: Mapping[str, torch.Tensor]) -> list[str]:
+    """The edge table's padding row is read for every empty hop. The reference sums a batch-dependent
+    number of hop columns (fewer when every molecule of a batch is small); we always sum max_hops. Equal
+    results need that row to be zero, which every init that zeroes padding rows (HF, apply_graphormer_init)
+    guarantees, since padding rows get no gradient."""
+    row = state.get("encoder.graph_encoder.graph_attn_bias.edge_encoder.weight")
+    if row is None or not row[0].abs().max() > 0:
+        return []
+    return [f"warning: edge_encoder padding row is non-zero (max |w| {row[0].abs().max():.3g}); batches of "
+            "molecules all narrower than max_hops can differ from the reference"]
+
+
 def _target_names(task: str, num_outputs: int, names: Sequence[str] | None) -> list[str]:
     width = 1 if task == "multiclass" else num_outputs
     names = [f"target_{i}" for i in range(width)] if not names else [str(n) for n in names]
@@ -423,6 +435,7 @@ def convert(source: str, path: str | Path, output: str | Path | None = None, *, 
     if source not in readers:
         raise ConvertError(f"source={source!r}; choose one of {', '.join(SOURCES)}")
     src = readers[source](path, spatial_pos_max)
+    src.notes += _padding_row_notes(src.state)
     module = build_module(src, task=task, target_names=target_names, max_hops=max_hops,
                           legacy_drop_node0=legacy_drop_node0, target_mean=target_mean, target_std=target_std)
     module.conversion_notes = list(src.notes)
