@@ -148,6 +148,17 @@ def test_every_official_tensor_lands_in_place(tmp_path, pre_layernorm, embed_lay
         assert torch.equal(converted(batch), original(batch))
 
 
+def test_regression_scaling_when_told(tmp_path):
+    original = _random_module(False, True, seed=5)
+    _save_hydra_style(tmp_path / "ck.pt", _official_state(original, False), False, True)
+    scaled = convert("fairseq", tmp_path / "ck.pt", target_mean=[1.5], target_std=[2.0])
+    batch = _batch(legacy=True)
+    with torch.no_grad():
+        assert torch.allclose(scaled(batch), original(batch) * 2.0 + 1.5)
+    with pytest.raises(ConvertError, match="go together"):
+        convert("fairseq", tmp_path / "ck.pt", target_mean=[1.5])
+
+
 def test_dead_parameters_are_dropped_and_unknown_ones_refused():
     state = _official_state(_random_module(True, True), pre_layernorm=True)
     mapped = map_state_dict(state)

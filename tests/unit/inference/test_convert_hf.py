@@ -190,6 +190,8 @@ def test_hf_source_needs_task_when_ambiguous(tmp_path):
         convert("hf", tmp_path / "hf")
     module = convert("hf", tmp_path / "hf", task="multiclass", target_names=["kind"])
     assert module.hparams.num_classes == 4 and list(module.hparams.target_names) == ["kind"]
+    _random_hf_model(1, num_classes=4, problem_type="multi_label_classification").save_pretrained(tmp_path / "ml")
+    assert convert("hf", tmp_path / "ml").hparams.task == "classification"  # config.problem_type decides
 
 
 def test_hf_pytorch_bin_weights_load(tmp_path, molecules):
@@ -197,6 +199,15 @@ def test_hf_pytorch_bin_weights_load(tmp_path, molecules):
     hf_model.save_pretrained(tmp_path / "hf", safe_serialization=False)
     assert (tmp_path / "hf" / "pytorch_model.bin").is_file()
     module = convert("hf", tmp_path / "hf", task="classification", spatial_pos_max=20)
+    assert _max_diff(module, hf_model, molecules, 20) < TOL
+
+
+def test_hf_sharded_safetensors_without_attention_biases(tmp_path, molecules):
+    hf_model = _random_hf_model(5, num_classes=1, bias=False)
+    hf_model.save_pretrained(tmp_path / "hf", max_shard_size="100KB")
+    assert (tmp_path / "hf" / "model.safetensors.index.json").is_file()
+    module = convert("hf", tmp_path / "hf")
+    assert module.model.layers[0].self_attn.q_proj.bias.abs().max() == 0
     assert _max_diff(module, hf_model, molecules, 20) < TOL
 
 
