@@ -115,14 +115,11 @@ def _check_sizes(cfg: Any, where: str) -> None:
             raise ConvertError(f"{where}: {key}={value} is not supported (this model uses {expected})")
 
 
-def _check_supported(edge_type: Any, activation: Any, max_hops: int, where: str) -> None:
+def _check_supported(edge_type: Any, activation: Any, where: str) -> None:
     if edge_type not in (None, "multi_hop"):
         raise ConvertError(f"{where}: edge_type={edge_type!r} is not supported (only 'multi_hop')")
     if activation not in (None, "gelu"):
         raise ConvertError(f"{where}: activation {activation!r} is not supported (only exact 'gelu')")
-    if max_hops < 1:
-        raise ConvertError(f"{where}: multi_hop_max_dist={max_hops} (unlimited hops) is not supported; "
-                           "pass max_hops=<n>")
 
 
 def _shape_arch(state: Mapping[str, torch.Tensor], where: str) -> dict[str, Any]:
@@ -205,7 +202,7 @@ def read_hf(path: str | Path, spatial_pos_max: int | None = None) -> Source:
         raise ConvertError(f"{where}: model_type={cfg.get('model_type')!r}, expected 'graphormer'")
     _check_sizes(cfg, where)
     max_hops = int(cfg.get("multi_hop_max_dist", 5))
-    _check_supported(cfg.get("edge_type"), cfg.get("activation_fn"), max_hops, where)
+    _check_supported(cfg.get("edge_type"), cfg.get("activation_fn"), where)
     if cfg.get("share_input_output_embed"):
         raise ConvertError(f"{where}: share_input_output_embed=True is not supported")
     for key in ("kdim", "vdim"):
@@ -304,7 +301,7 @@ def read_fairseq(path: str | Path, spatial_pos_max: int | None = None) -> Source
     sources = (model_cfg, task_cfg, args)
     _check_sizes(types.SimpleNamespace(**{k: _first(k, *sources) for k in _FIXED_SIZES}), where)
     max_hops = int(_first("multi_hop_max_dist", *sources, default=5))
-    _check_supported(_first("edge_type", *sources), _first("activation_fn", *sources), max_hops, where)
+    _check_supported(_first("edge_type", *sources), _first("activation_fn", *sources), where)
     if _first("share_encoder_input_output_embed", *sources, default=False):
         raise ConvertError(f"{where}: share_encoder_input_output_embed=True is not supported")
 
@@ -404,6 +401,9 @@ def build_module(source: Source, *, task: str | None = None, target_names: Seque
     arch = dict(source.arch, max_spatial_distance=source.max_spatial_distance, attention="auto")
     if max_hops is not None:
         arch["max_hops"] = int(max_hops)
+    if arch["max_hops"] < 1:  # the reference reads multi_hop_max_dist <= 0 as "every hop"
+        raise ConvertError(f"multi_hop_max_dist={arch['max_hops']} (unlimited hops) is not supported; "
+                           "pass max_hops=<n>")
     if arch["max_hops"] > arch["num_edge_dis"]:
         raise ConvertError(f"max_hops={arch['max_hops']} exceeds the {arch['num_edge_dis']} hop matrices")
     module = GraphormerModule(

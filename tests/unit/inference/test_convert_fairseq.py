@@ -225,6 +225,10 @@ def test_errors_name_the_problem(tmp_path):
     torch.save({"model": state, "args": _model_args(False, True, edge_type="single_hop")}, tmp_path / "edge.pt")
     with pytest.raises(ConvertError, match="edge_type"):
         convert("fairseq", tmp_path / "edge.pt")
+    torch.save({"model": state, "args": _model_args(False, True, multi_hop_max_dist=0)}, tmp_path / "hops.pt")
+    with pytest.raises(ConvertError, match="unlimited hops"):
+        convert("fairseq", tmp_path / "hops.pt")
+    assert convert("fairseq", tmp_path / "hops.pt", max_hops=4).hparams.model["max_hops"] == 4
     with pytest.raises(ConvertError, match="checkpoint not found"):  # CheckpointError: one-line CLI error
         convert("fairseq", tmp_path / "missing.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
