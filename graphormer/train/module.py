@@ -105,7 +105,8 @@ class GraphormerModule(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         self._eval_end("val")
 
-    def test_step(self, batch: dict, batch_idx: int) -> None:
+    def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
+        # Several test loaders (evaluate split=all) feed one set of metrics.
         self._eval_step(batch, "test")
 
     def on_test_epoch_end(self) -> None:

@@ -161,7 +161,8 @@ def test_help_lists_verbs_and_options(tmp_path):
     for verb in ("train", "finetune", "predict", "evaluate", "embed"):
         assert verb in proc.stdout
     proc = graphormer("train", "--help", cwd=tmp_path)
-    assert "graphormer train" in proc.stdout and "data: nci_tpsa" in proc.stdout
+    assert "graphormer train" in proc.stdout and "name: nci_tpsa" in proc.stdout
+    assert "model: base, large, slim" in proc.stdout  # the config groups a user can pick
 
 
 UNSEEN = ["C", "CC(=O)Oc1ccccc1C(=O)O", "CN1C=NC2=C1C(=O)N(C(=O)N2C)C",
