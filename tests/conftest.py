@@ -7,8 +7,20 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Tiny tensors gain nothing from two OpenMP threads, and on a busy 2-core machine the threads
+    fight over cores (measured here: 20-100x slower). Subprocesses get OMP_NUM_THREADS=1 likewise."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    yield
+    torch.set_num_threads(before)
 
 
 def shared_data_dir() -> Path | None:

@@ -18,6 +18,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from graphormer.model.dropout import dropout
+
 BACKENDS = ("auto", "math", "sdpa", "flex")
 FLEX_MIN_HEAD_DIM = 16  # the CUDA flex kernel refuses smaller head dims
 
@@ -71,7 +73,7 @@ def _math(q, k, v, bias, dropout_p, scale):
     # Same order as the reference: scale q, add the bias, softmax in (at least) float32.
     scores = torch.matmul(q * scale, k.transpose(-2, -1)) + bias
     probs = torch.softmax(scores, dim=-1, dtype=torch.promote_types(scores.dtype, torch.float32))
-    probs = F.dropout(probs.to(v.dtype), p=dropout_p, training=dropout_p > 0)
+    probs = dropout(probs.to(v.dtype), dropout_p, training=dropout_p > 0)
     return torch.matmul(probs, v)
 
 

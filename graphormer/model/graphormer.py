@@ -9,6 +9,7 @@ from torch import nn
 from graphormer.model.attention import resolve_backend
 from graphormer.model.bias import AttentionBias
 from graphormer.model.embedding import NodeEmbedding
+from graphormer.model.dropout import Dropout
 from graphormer.model.layers import EncoderLayer
 
 
@@ -61,7 +62,7 @@ class Graphormer(nn.Module):
         self.node_embedding = NodeEmbedding(embed_dim)
         self.attn_bias = AttentionBias(num_heads, max_hops, num_edge_dis, max_spatial_distance)
         self.embed_layer_norm = nn.LayerNorm(embed_dim) if embed_layernorm else None
-        self.embed_dropout = nn.Dropout(dropout)
+        self.embed_dropout = Dropout(dropout)
         self.layers = nn.ModuleList(
             EncoderLayer(embed_dim, ffn_dim, num_heads, dropout, attention_dropout, activation_dropout, pre_layernorm)
             for _ in range(num_layers))

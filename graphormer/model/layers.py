@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from graphormer.model.attention import biased_attention
+from graphormer.model.dropout import Dropout
 
 
 class MultiheadAttention(nn.Module):
@@ -52,8 +53,8 @@ class EncoderLayer(nn.Module):
         self.fc1 = nn.Linear(embed_dim, ffn_dim)
         self.fc2 = nn.Linear(ffn_dim, embed_dim)
         self.final_layer_norm = nn.LayerNorm(embed_dim)
-        self.dropout = nn.Dropout(dropout)
-        self.activation_dropout = nn.Dropout(activation_dropout)
+        self.dropout = Dropout(dropout)
+        self.activation_dropout = Dropout(activation_dropout)
 
     def ffn(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.activation_dropout(F.gelu(self.fc1(x))))  # exact (erf) GELU
