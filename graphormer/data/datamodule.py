@@ -17,7 +17,7 @@ from graphormer.data.collate import Collater, GraphDataset
 from graphormer.data.featurize import build_store
 from graphormer.data.sampler import SizeBucketBatchSampler
 from graphormer.data.sources import BENCHMARK_SOURCES, load_table
-from graphormer.data.splits import resolve_split
+from graphormer.data.splits import cached_resolve_split
 from graphormer.data.table import TASKS, DataError, MoleculeTable, SkippedRow
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,8 @@ class MoleculeDataModule(L.LightningDataModule):
         log.info(self.summary)
         if len(usable) == 0:
             raise DataError(f"{table.source}: no usable rows ({self.summary})")
-        parts = resolve_split(usable, self.split, self.split_sizes, self.split_seed, self.split_file)
+        parts = cached_resolve_split(usable, self.split, self.split_sizes, self.split_seed, self.split_file,
+                                     cache)
         for name, idx in parts.items():
             if len(idx) == 0:
                 raise DataError(f"{table.source}: the {name} split is empty")

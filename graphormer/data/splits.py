@@ -109,3 +109,34 @@ def resolve_split(table: MoleculeTable, method: str, sizes: Sequence[float] = (0
     if table.meta.get("test_is_val") and len(parts["test"]) == 0:
         parts["test"] = parts["val"]
     return parts
+
+
+def cached_resolve_split(table: MoleculeTable, method: str, sizes: Sequence[float], seed: int,
+                         split_file: str | Path | None, cache_dir: str | Path | None) -> dict[str, np.ndarray]:
+    """`resolve_split`, with scaffold splits (RDKit work) kept in the cache keyed by the SMILES and options."""
+    if method != "scaffold" or split_file is not None or cache_dir is None:
+        return resolve_split(table, method, sizes, seed, split_file)
+    import hashlib
+    import json
+
+    import rdkit
+
+    from graphormer.data.cache import file_lock
+
+    digest = hashlib.sha256(json.dumps([rdkit.__version__, [float(x) for x in sizes], table.part]).encode())
+    digest.update("\n".join(table.smiles).encode())
+    path = Path(cache_dir) / f"scaffold-split-{digest.hexdigest()[:24]}.npz"
+    with file_lock(path):
+        if path.is_file():
+            try:
+                with np.load(path) as stored:
+                    parts = {p: stored[p] for p in PARTS}
+                if sum(len(v) for v in parts.values()) == len(table):
+                    return parts
+            except Exception:  # damaged: recompute below
+                pass
+        parts = resolve_split(table, method, sizes, seed)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, **parts)
+        tmp.replace(path)
+    return parts

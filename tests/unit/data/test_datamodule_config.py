@@ -195,11 +195,21 @@ def test_scaffold_split_reproduces_official_ogb_files(shared_data, session_cache
 
 
 @needs_scaffold
-def test_scaffold_split_of_a_csv(tmp_path, real_smiles):
-    dm = csv_module(tmp_path, labelled(real_smiles(100), range(100)), split="scaffold")
+def test_scaffold_split_of_a_csv_is_cached(tmp_path, real_smiles, monkeypatch):
+    text = labelled(real_smiles(100), range(100))
+    dm = csv_module(tmp_path, text, split="scaffold")
     dm.setup()
     parts = {p: set(dm.tables[p].rows.tolist()) for p in ("train", "val", "test")}
     assert sum(map(len, parts.values())) == 100 and not parts["train"] & parts["test"]
+
+    def no_rdkit(*args, **kwargs):
+        raise AssertionError("second run must not recompute scaffolds")
+
+    monkeypatch.setattr("graphormer.chem.scaffold_split", no_rdkit)
+    monkeypatch.setattr("graphormer.data.featurize.smiles_to_graph", no_rdkit)
+    again = csv_module(tmp_path, text, split="scaffold")
+    again.setup()
+    assert {p: set(again.tables[p].rows.tolist()) for p in parts} == parts
 
 
 def test_random_split_respects_a_separate_test_file(tmp_path, real_smiles):
