@@ -1,9 +1,13 @@
 """Size-bucketed batch sampler: molecules of similar size share a batch, so padding stays small.
 
-Each epoch: shuffle (seeded by seed + epoch), cut into pools of `pool_batches` batches, sort each pool
-by atom count, cut the pool into batches (a fixed batch size, or as many molecules as fit a token budget
-of batch × padded atoms), shuffle the batch order. Under DDP every rank builds the same batch list and
-takes every world_size-th batch, so the shards are disjoint and every rank runs the same number of steps.
+Each epoch: shuffle (seeded by seed + epoch), cut into pools of `pool_batches` global batches, sort each
+pool by atom count, cut the pool into global batches (a fixed count, or as many molecules as fit a token
+budget of batch × padded atoms), shuffle the batch order.
+
+Under DDP every rank builds the same list of *global* batches (`batch_size` × world size molecules) and
+takes every world_size-th molecule of each, so the shards are disjoint, every rank runs the same number of
+steps, and a run on N processes sees exactly the batches a 1-process run with N× the batch size sees.
+Evaluation (`pad_shards=False`) never repeats a molecule, so metrics gathered across ranks are exact.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ class SizeBucketBatchSampler(Sampler[list[int]]):
         pool_batches: int = 50,
         num_replicas: int = 1,
         rank: int = 0,
+        pad_shards: bool = True,
     ):
         if batch_size is None and max_tokens is None:
             raise ValueError("give data.batch_size or data.max_tokens")
@@ -38,6 +43,7 @@ class SizeBucketBatchSampler(Sampler[list[int]]):
         self.pool_batches = pool_batches
         self.num_replicas = num_replicas
         self.rank = rank
+        self.pad_shards = pad_shards
         self.epoch = 0
         self._cache: tuple[int, list[np.ndarray]] | None = None
 
@@ -45,39 +51,47 @@ class SizeBucketBatchSampler(Sampler[list[int]]):
         self.epoch = epoch
 
     def _cut(self, order: np.ndarray) -> list[np.ndarray]:
-        """Cut size-sorted indices into batches by count and/or token budget."""
+        """Cut size-sorted indices into global batches by count and/or token budget."""
+        world = self.num_replicas
+        count = None if self.batch_size is None else self.batch_size * world
         if self.max_tokens is None:
-            return [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+            return [order[i:i + count] for i in range(0, len(order), count)]
+        budget = self.max_tokens * world
         batches, start = [], 0
         for end in range(1, len(order) + 1):
             widest = self.sizes[order[end - 1]]  # the pool is sorted by size
-            too_many = self.batch_size is not None and end - start > self.batch_size
-            if end - start > 1 and (widest * (end - start) > self.max_tokens or too_many):
+            too_many = count is not None and end - start > count
+            if end - start > world and (widest * (end - start) > budget or too_many):
                 batches.append(order[start:end - 1])
                 start = end - 1
         batches.append(order[start:])
         return batches
 
-    def _batches(self) -> list[np.ndarray]:
-        if self._cache is not None and self._cache[0] == self.epoch:
-            return self._cache[1]
-        rng = np.random.default_rng(self.seed + self.epoch)
+    def _global_batches(self, rng: np.random.Generator) -> list[np.ndarray]:
         order = rng.permutation(len(self.sizes)) if self.shuffle else np.arange(len(self.sizes))
-        pool = self.pool_batches * (self.batch_size or max(1, self.max_tokens // max(1, int(self.sizes.mean()))))
+        per_batch = self.batch_size or max(1, self.max_tokens // max(1, int(self.sizes.mean())))
+        pool = self.pool_batches * per_batch * self.num_replicas
         batches: list[np.ndarray] = []
         for start in range(0, len(order), pool):
             chunk = order[start:start + pool]
             chunk = chunk[np.argsort(self.sizes[chunk], kind="stable")]
             batches.extend(self._cut(chunk))
         if self.drop_last and self.batch_size and self.max_tokens is None:
-            batches = [b for b in batches if len(b) == self.batch_size]
+            batches = [b for b in batches if len(b) == self.batch_size * self.num_replicas]
         if self.shuffle:
             batches = [batches[i] for i in rng.permutation(len(batches))]
-        if self.num_replicas > 1:
-            # Every rank must run the same number of steps: repeat batches from the start to even out.
-            total = -(-len(batches) // self.num_replicas) * self.num_replicas
-            batches = (batches * 2)[:total] if total > len(batches) else batches
-            batches = batches[self.rank::self.num_replicas]
+        return batches
+
+    def _batches(self) -> list[np.ndarray]:
+        if self._cache is not None and self._cache[0] == self.epoch:
+            return self._cache[1]
+        batches = self._global_batches(np.random.default_rng(self.seed + self.epoch))
+        world = self.num_replicas
+        if world > 1:
+            if self.pad_shards:  # a too-small last batch borrows molecules so no rank's shard is empty
+                batches = [b if len(b) >= world else np.resize(b, world) for b in batches]
+            batches = [b[self.rank::world] for b in batches]
+            batches = [b for b in batches if len(b)]
         self._cache = (self.epoch, batches)
         return batches
 

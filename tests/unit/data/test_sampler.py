@@ -38,10 +38,25 @@ def test_ddp_shards_disjoint_and_equal_length(sizes):
     shards = [SizeBucketBatchSampler(sizes[:999], batch_size=32, seed=0, num_replicas=2, rank=r) for r in (0, 1)]
     batches = [list(s) for s in shards]
     assert len(batches[0]) == len(batches[1])
-    flat = [set(i for b in bs for i in b) for bs in batches]
-    # Only the batch repeated to even out the step count may appear on both ranks.
-    assert len(flat[0] & flat[1]) <= 32
-    assert flat[0] | flat[1] == set(range(999))
+    flat = [[i for b in bs for i in b] for bs in batches]
+    assert not set(flat[0]) & set(flat[1])
+    assert sorted(flat[0] + flat[1]) == list(range(999))
+
+
+def test_ddp_steps_are_the_single_process_batches(sizes):
+    """N ranks with batch B see, step by step, exactly what one process with batch N·B sees."""
+    single = list(SizeBucketBatchSampler(sizes, batch_size=64, seed=7))
+    ranks = [list(SizeBucketBatchSampler(sizes, batch_size=32, seed=7, num_replicas=2, rank=r)) for r in (0, 1)]
+    assert len(ranks[0]) == len(ranks[1]) == len(single)
+    for step, batch in enumerate(single):
+        assert sorted(ranks[0][step] + ranks[1][step]) == sorted(batch)
+
+
+def test_eval_shards_never_repeat(sizes):
+    shards = [list(SizeBucketBatchSampler(sizes[:101], batch_size=50, shuffle=False, num_replicas=3, rank=r,
+                                          pad_shards=False)) for r in range(3)]
+    flat = [i for shard in shards for b in shard for i in b]
+    assert sorted(flat) == list(range(101))
 
 
 def test_no_shuffle_keeps_all(sizes):
