@@ -52,32 +52,38 @@ def rate(n: int, seconds: float) -> float:
     return n / seconds if seconds > 0 else float("inf")
 
 
-def bench_featurize(smiles: list[str]) -> dict:
+def bench_featurize(smiles: list[str], repeats: int = 3) -> dict:
+    """Best of `repeats` interleaved rounds: the machine may be shared, and the best round is the least
+    disturbed one."""
     from ogb.utils import smiles2graph
 
     from graphormer.chem import MoleculeError, smiles_to_graph
     from graphormer.data.featurize import featurize_smiles
 
-    start = time.perf_counter()
-    for smi in smiles:
-        try:
-            smiles_to_graph(smi, allow_valence_errors=True)
-        except MoleculeError:
-            pass
-    ours = rate(len(smiles), time.perf_counter() - start)
+    def ours() -> None:
+        for smi in smiles:
+            try:
+                smiles_to_graph(smi, allow_valence_errors=True)
+            except MoleculeError:
+                pass
 
-    start = time.perf_counter()
-    for smi in smiles:
-        try:
-            smiles2graph(smi)
-        except Exception:  # ogb raises AttributeError on unparsable SMILES
-            pass
-    ogb = rate(len(smiles), time.perf_counter() - start)
+    def ogb() -> None:
+        for smi in smiles:
+            try:
+                smiles2graph(smi)
+            except Exception:  # ogb raises AttributeError on unparsable SMILES
+                pass
 
-    start = time.perf_counter()
-    featurize_smiles(smiles, allow_valence_errors=True, workers=2, progress=False)
-    two = rate(len(smiles), time.perf_counter() - start)
-    return {"ours_per_core": ours, "ogb_smiles2graph_per_core": ogb, "ours_2_workers": two}
+    def two_workers() -> None:
+        featurize_smiles(smiles, allow_valence_errors=True, workers=2, progress=False)
+
+    best = {"ours_per_core": 0.0, "ogb_smiles2graph_per_core": 0.0, "ours_2_workers": 0.0}
+    for _ in range(repeats):
+        for name, job in (("ours_per_core", ours), ("ogb_smiles2graph_per_core", ogb), ("ours_2_workers", two_workers)):
+            start = time.perf_counter()
+            job()
+            best[name] = max(best[name], rate(len(smiles), time.perf_counter() - start))
+    return best
 
 
 def bench_qm9_cache(qm9) -> dict:
