@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 CONFIG_PATH = "pkg://graphormer.configs"
+VERB_ENV = "GRAPHORMER_VERB"
 
 VERBS = {
     "train": "train a model (default: slim model on the NCI/TPSA molecules shipped with RDKit)",
@@ -125,11 +127,16 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0
+    if argv[0] not in TASKS and os.environ.get("LOCAL_RANK") and os.environ.get(VERB_ENV) in TASKS:
+        # A DDP worker that Lightning launched by re-running our command line without the verb.
+        argv = [os.environ[VERB_ENV], *argv]
     verb = argv[0]
     if verb not in TASKS:
         print(f"error: unknown verb {verb!r}\n\n{USAGE}", file=sys.stderr)
         return 2
-    sys.argv = [f"graphormer {verb}", *argv[1:]]
+    # Hydra reads its overrides from sys.argv[1:]; the verb travels to DDP workers in the environment.
+    os.environ[VERB_ENV] = verb
+    sys.argv = [sys.argv[0], *argv[1:]]
     _hydra_app(verb)()
     return 0
 

@@ -201,9 +201,10 @@ class MoleculeDataModule(L.LightningDataModule):
         rank, world = 0, 1
         if self.trainer is not None:
             rank, world = self.trainer.global_rank, self.trainer.world_size
+        # Evaluation is sharded too, without repeats, so metrics gathered across ranks are exact.
         sampler = SizeBucketBatchSampler(dataset.sizes, batch_size=self.batch_size, max_tokens=self.max_tokens,
-                                         shuffle=shuffle, seed=self.seed, num_replicas=world if shuffle else 1,
-                                         rank=rank if shuffle else 0)
+                                         shuffle=shuffle, seed=self.seed, num_replicas=world, rank=rank,
+                                         pad_shards=shuffle)
         if shuffle and self.trainer is not None:
             sampler.set_epoch(self.trainer.current_epoch)
         return DataLoader(dataset, batch_sampler=sampler, collate_fn=self.collater, num_workers=self.num_workers,
