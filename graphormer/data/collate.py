@@ -14,11 +14,13 @@ from graphormer.graph import dense_bond_codes, shortest_path_inputs
 
 
 class GraphDataset(Dataset):
-    """Graphs of a GraphStore with their targets (float32 [M, C], NaN = missing)."""
+    """Graphs of a GraphStore with their targets (float32 [M, C], NaN = missing) and optional per-molecule
+    loss weights (data.weight_column)."""
 
-    def __init__(self, store: GraphStore, targets: np.ndarray | None = None):
+    def __init__(self, store: GraphStore, targets: np.ndarray | None = None, weights: np.ndarray | None = None):
         self.store = store
         self.targets = None if targets is None else np.asarray(targets, dtype=np.float32)
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float32)
 
     def __len__(self) -> int:
         return len(self.store)
@@ -27,8 +29,11 @@ class GraphDataset(Dataset):
     def sizes(self) -> np.ndarray:
         return self.store.num_nodes
 
-    def __getitem__(self, i: int) -> tuple[MolGraph, np.ndarray | None]:
-        return self.store.graph(i), None if self.targets is None else self.targets[i]
+    def __getitem__(self, i: int) -> tuple:
+        y = None if self.targets is None else self.targets[i]
+        if self.weights is None:
+            return self.store.graph(i), y
+        return self.store.graph(i), y, self.weights[i]
 
 
 def _round_up(value: int, multiple: int) -> int:
@@ -46,8 +51,9 @@ class Collater:
         self.legacy_drop_node0 = legacy_drop_node0
         self.pad_nodes_to = pad_nodes_to
 
-    def __call__(self, items: Sequence[tuple[MolGraph, np.ndarray | None]]) -> dict[str, torch.Tensor]:
-        graphs = [g for g, _ in items]
+    def __call__(self, items: Sequence[tuple]) -> dict[str, torch.Tensor]:
+        """items: (graph, targets or None[, weight])."""
+        graphs = [item[0] for item in items]
         sizes = np.array([g.x.shape[0] for g in graphs], dtype=np.int64)
         batch, width = len(graphs), _round_up(max(int(sizes.max()), 1), self.pad_nodes_to)
 
@@ -72,7 +78,8 @@ class Collater:
             "spd": spd.long(),
             "path": path.long(),
         }
-        targets = [y for _, y in items]
-        if targets[0] is not None:
-            out["y"] = torch.from_numpy(np.stack(targets).astype(np.float32))
+        if items[0][1] is not None:
+            out["y"] = torch.from_numpy(np.stack([item[1] for item in items]).astype(np.float32))
+        if len(items[0]) > 2:
+            out["weight"] = torch.tensor([float(item[2]) for item in items], dtype=torch.float32)
         return out

@@ -154,7 +154,8 @@ class MoleculeDataModule(L.LightningDataModule):
             if len(idx) == 0:
                 raise DataError(f"{table.source}: the {name} split is empty")
             self.tables[name] = usable.subset(idx)
-            self.datasets[name] = GraphDataset(store.select(idx), usable.targets[idx])
+            weights = None if usable.weights is None else usable.weights[idx]
+            self.datasets[name] = GraphDataset(store.select(idx), usable.targets[idx], weights)
         if self.run_dir is not None:
             self._save_split(parts, usable)
 

@@ -69,28 +69,36 @@ class GraphormerModule(L.LightningModule):
             out = out * self.target_std + self.target_mean
         return out
 
-    def _loss(self, raw: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _loss(self, raw: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean loss over the labelled entries; `weight` [B] (data.weight_column) weighs molecules."""
+        raw = raw.float()
         if self.task == "multiclass":
             keep = ~torch.isnan(y[:, 0])
-            return F.cross_entropy(raw[keep].float(), y[keep, 0].long())
-        keep = ~torch.isnan(y)
-        if self.task == "regression":
-            target = (y - self.target_mean) / self.target_std
-            diff = raw.float()[keep] - target[keep]
-            return diff.abs().mean() if self.loss_name == "l1" else diff.pow(2).mean()
-        weight = None if self.pos_weight is None else self.pos_weight.expand_as(y)[keep]
-        return F.binary_cross_entropy_with_logits(raw.float()[keep], y[keep], pos_weight=weight)
+            per = F.cross_entropy(raw[keep], y[keep, 0].long(), reduction="none")
+            w = None if weight is None else weight[keep]
+        else:
+            keep = ~torch.isnan(y)
+            if self.task == "regression":
+                diff = raw[keep] - ((y - self.target_mean) / self.target_std)[keep]
+                per = diff.abs() if self.loss_name == "l1" else diff.pow(2)
+            else:
+                pos = None if self.pos_weight is None else self.pos_weight.expand_as(y)[keep]
+                per = F.binary_cross_entropy_with_logits(raw[keep], y[keep], pos_weight=pos, reduction="none")
+            w = None if weight is None else weight[:, None].expand_as(y)[keep]
+        if w is None:
+            return per.mean()
+        return (per * w).sum() / w.sum().clamp_min(1e-12)
 
     # -------------------------------------------------------------- the loop
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         raw = self.model(*(batch[k] for k in MODEL_INPUTS))
-        loss = self._loss(raw, batch["y"])
+        loss = self._loss(raw, batch["y"], batch.get("weight"))
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["y"].shape[0])
         return loss
 
     def _eval_step(self, batch: dict, stage: str) -> None:
         raw = self.model(*(batch[k] for k in MODEL_INPUTS))
-        self.log(f"{stage}/loss", self._loss(raw, batch["y"]), batch_size=batch["y"].shape[0], sync_dist=True)
+        self.log(f"{stage}/loss", self._loss(raw, batch["y"], batch.get("weight")), batch_size=batch["y"].shape[0], sync_dist=True)
         pred = raw * self.target_std + self.target_mean if self.task == "regression" else raw
         self.metrics[stage].update(pred.float(), batch["y"])
 

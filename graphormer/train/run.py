@@ -16,16 +16,18 @@ from graphormer.data.table import DataError
 from graphormer.model.presets import count_parameters
 from graphormer.train.metrics import TaskMetrics
 from graphormer.train.module import GraphormerModule
+from graphormer.train.resume import (ResumableCSVLogger, ResumableDataModule, RngState, SafeCheckpointIO,
+                                     StopOnInterrupt, TrainingInterrupted)
 
 log = logging.getLogger(__name__)
 
 MONITOR = {"regression": ("mae", "min"), "classification": ("rocauc", "max"), "multiclass": ("accuracy", "max")}
 
 
-def make_logger(cfg: DictConfig, run_dir: Path):
+def make_logger(cfg: DictConfig, run_dir: Path, resume: bool = False):
     name = cfg.logger.name
-    if name == "csv":
-        return L.pytorch.loggers.CSVLogger(save_dir=run_dir, name="", version="")
+    if name == "csv":  # keeps the earlier rows of metrics.csv when resuming
+        return ResumableCSVLogger(save_dir=run_dir, resume=resume)
     if name == "tensorboard":
         return L.pytorch.loggers.TensorBoardLogger(save_dir=run_dir, name="", version="")
     if name == "wandb":
@@ -69,7 +71,7 @@ def build_module(cfg: DictConfig, datamodule: MoleculeDataModule, model_hparams:
     model = model_hparams if model_hparams is not None else OmegaConf.to_container(cfg.model, resolve=True)
     return GraphormerModule(model=model, task=datamodule.task, target_names=datamodule.target_names,
                             target_mean=mean.tolist(), target_std=std.tolist(), loss=cfg.loss,
-                            pos_weight=getattr(datamodule, "pos_weight", None),
+                            pos_weight=datamodule.pos_weight, num_classes=datamodule.num_classes,
                             legacy_drop_node0=legacy_drop_node0, **OmegaConf.to_container(cfg.optim))
 
 
@@ -85,13 +87,20 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, module: GraphormerModule, datam
     metric, mode = MONITOR[task]
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=f"val/{metric}", mode=mode,
                                  save_last=True, save_top_k=1, enable_version_counter=False, auto_insert_metric_name=False)
-    callbacks = [checkpoint, LearningRateMonitor(logging_interval="step")]
+    interrupt = StopOnInterrupt(run_dir / "checkpoints" / "last.ckpt")
+    callbacks = [checkpoint, LearningRateMonitor(logging_interval="step"), RngState(), interrupt]
+    if cfg.get("checkpoint_every_n_steps"):  # mid-epoch last.ckpt, for resuming long epochs
+        callbacks.append(ModelCheckpoint(dirpath=run_dir / "checkpoints", every_n_train_steps=cfg.checkpoint_every_n_steps,
+                                         save_top_k=0, save_last=True, enable_version_counter=False))
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=f"val/{metric}", mode=mode, patience=cfg.early_stopping_patience))
     trainer_args = {k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if v is not None}
-    trainer = L.Trainer(**trainer_args, callbacks=callbacks, logger=make_logger(cfg, run_dir),
-                        default_root_dir=str(run_dir), use_distributed_sampler=False)
+    trainer = L.Trainer(**trainer_args, callbacks=callbacks, logger=make_logger(cfg, run_dir, ckpt_path is not None),
+                        default_root_dir=str(run_dir), use_distributed_sampler=False,
+                        plugins=[SafeCheckpointIO(module)])
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    if interrupt.requested:  # Ctrl-C in the last step or in validation: no test on a cut-short run
+        raise TrainingInterrupted(interrupt.message())
 
     best = checkpoint.best_model_path or checkpoint.last_model_path
     results = trainer.test(module, datamodule=datamodule, ckpt_path=best or None, verbose=False)[0]
@@ -111,9 +120,9 @@ def prepare_data(cfg: DictConfig, run_dir: Path, legacy_drop_node0: bool = False
     if cfg.get("threads"):
         torch.set_num_threads(cfg.threads)
     data = OmegaConf.to_container(cfg.data, resolve=True)
-    datamodule = MoleculeDataModule(**data, max_hops=max_hops or cfg.model.max_hops, seed=cfg.seed,
-                                    run_dir=str(run_dir), progress=cfg.trainer.enable_progress_bar,
-                                    legacy_drop_node0=legacy_drop_node0)
+    datamodule = ResumableDataModule(**data, max_hops=max_hops or cfg.model.max_hops, seed=cfg.seed,
+                                     run_dir=str(run_dir), progress=cfg.trainer.enable_progress_bar,
+                                     legacy_drop_node0=legacy_drop_node0)
     datamodule.setup("fit")
     print(datamodule.summary)
     return datamodule

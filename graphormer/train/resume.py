@@ -1,0 +1,341 @@
+"""What a training run needs to survive a crash and continue exactly where it stopped.
+
+* `SafeCheckpointIO`: checkpoints are written to a temporary file beside the target, fsynced and renamed
+  (a crash never leaves a half-written `last.ckpt`); a truncated, corrupted or foreign checkpoint is
+  reported with its path instead of being loaded.
+* `ResumableLoader`: the training loader remembers how many batches of the epoch were handed out; Lightning
+  stores that in mid-epoch checkpoints and, on resume, the loader skips exactly those batches. It also lets
+  Lightning set the sampler's epoch (the size-bucketed batch sampler has no `.sampler` of its own).
+* `RngState`: torch, numpy and Python random states travel in the checkpoint.
+* `ResumableCSVLogger`: metrics.csv survives a resume (Lightning's writer deletes it); rows reach the disk
+  as they are logged, and rows the resumed run logs again are dropped first, so no step is missing or doubled.
+* `StopOnInterrupt`: the first Ctrl-C finishes the current step, saves `last.ckpt` and stops the run.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import random
+import signal
+import sys
+import tempfile
+import threading
+from itertools import islice
+from pathlib import Path
+from typing import Any, Iterator
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.trainer.states import TrainerFn
+from torch.utils.data import DataLoader, Sampler
+
+from graphormer.data.datamodule import MoleculeDataModule
+from graphormer.inference.checkpoint import CheckpointError
+
+
+# ------------------------------------------------------------------------------------------ file writes
+def atomic_write_bytes(path: Path, write) -> None:
+    """`write(handle)` into a temporary file beside `path`, fsync, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ------------------------------------------------------------------------------------------ checkpoints
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"
+
+
+def check_resumable(ckpt: Any, path: str, module: L.LightningModule | None) -> None:
+    """A training checkpoint of this very model and task, or a CheckpointError naming `path`."""
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise CheckpointError(f"{path}: not a graphormer checkpoint (no state_dict)")
+    if "loops" not in ckpt or "optimizer_states" not in ckpt:
+        raise CheckpointError(f"{path}: not a training checkpoint (an inference checkpoint cannot resume training; "
+                              f"fine-tune from it instead)")
+    if module is None:
+        return
+    saved = ckpt.get("hyper_parameters") or {}
+    for key in ("task", "target_names", "num_classes"):
+        mine, theirs = module.hparams.get(key), saved.get(key)
+        if isinstance(mine, (list, tuple)) or isinstance(theirs, (list, tuple)):
+            mine, theirs = list(mine or []), list(theirs or [])
+        if mine != theirs:
+            raise CheckpointError(f"{path}: checkpoint of another task ({key} {theirs!r}; this run: {mine!r})")
+    shapes = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    stored = {k: tuple(v.shape) for k, v in ckpt["state_dict"].items() if torch.is_tensor(v)}
+    if shapes != stored:
+        key = next(k for k in sorted(set(shapes) | set(stored)) if shapes.get(k) != stored.get(k))
+        raise CheckpointError(f"{path}: checkpoint of another model ({key}: {stored.get(key)} in the file, "
+                              f"{shapes.get(key)} in this run's model)")
+
+
+class SafeCheckpointIO(TorchCheckpointIO):
+    """Atomic checkpoint writes; clear, path-naming errors for unusable checkpoints."""
+
+    def __init__(self, module: L.LightningModule | None = None):
+        super().__init__()
+        self.module = module
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options: Any = None) -> None:
+        if storage_options is not None:
+            raise TypeError("SafeCheckpointIO takes no storage_options")
+        atomic_write_bytes(Path(path), lambda handle: torch.save(checkpoint, handle))
+
+    def load_checkpoint(self, path, map_location: Any = lambda storage, loc: storage,
+                        weights_only: bool | None = None) -> dict:
+        if not Path(path).is_file():
+            raise CheckpointError(f"{path}: checkpoint not found")
+        try:
+            ckpt = super().load_checkpoint(path, map_location=map_location, weights_only=weights_only)
+        except Exception as err:  # truncated zip, random bytes, pickle errors...
+            raise CheckpointError(f"{path}: not a readable checkpoint ({_first_line(err)})") from None
+        check_resumable(ckpt, str(path), self.module)
+        return ckpt
+
+
+# ----------------------------------------------------------------------------------------- the loader
+class _SkipBatches(Sampler[list[int]]):
+    """Wraps a batch sampler; its next pass starts `skip` batches in (the part of a resumed epoch already done)."""
+
+    def __init__(self, batches: Sampler):
+        self.sampler = batches  # Lightning calls `batch_sampler.sampler.set_epoch(epoch)` every epoch
+        self.skip = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        skip, self.skip = self.skip, 0
+        return islice(iter(self.sampler), skip, None)
+
+
+class ResumableLoader(DataLoader):
+    """The training DataLoader with a position: Lightning saves `state_dict()` in every checkpoint and calls
+    `load_state_dict()` before resuming a part-done epoch.
+
+    It has its own random generator (for worker seeds) so that creating an epoch's iterator does not draw
+    from torch's global RNG, which must continue in a resumed run exactly as in an uninterrupted one.
+    """
+
+    def __init__(self, loader: DataLoader, seed: int = 0):
+        workers = loader.num_workers
+        super().__init__(loader.dataset, batch_sampler=_SkipBatches(loader.batch_sampler),
+                         collate_fn=loader.collate_fn, num_workers=workers, pin_memory=loader.pin_memory,
+                         timeout=loader.timeout, worker_init_fn=loader.worker_init_fn,
+                         multiprocessing_context=loader.multiprocessing_context,
+                         generator=torch.Generator().manual_seed(seed),
+                         prefetch_factor=loader.prefetch_factor if workers else None,
+                         persistent_workers=loader.persistent_workers)
+        self.position = 0  # batches of the current epoch handed to the training loop
+
+    def __iter__(self):
+        self.position = self.batch_sampler.skip
+        for batch in super().__iter__():
+            self.position += 1
+            yield batch
+
+    @property
+    def epoch(self) -> int:
+        return getattr(self.batch_sampler.sampler, "epoch", 0)
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "position": self.position}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.batch_sampler.set_epoch(int(state.get("epoch", self.epoch)))
+        position = int(state.get("position", 0))
+        self.batch_sampler.skip = position if position < len(self) else 0
+
+
+class ResumableDataModule(MoleculeDataModule):
+    """MoleculeDataModule whose training loader is a ResumableLoader."""
+
+    def train_dataloader(self) -> ResumableLoader:
+        return ResumableLoader(super().train_dataloader(), seed=self.seed)
+
+
+# ---------------------------------------------------------------------------------------- RNG states
+def rng_states() -> dict:
+    """Global random states, as types `torch.load(weights_only=True)` accepts."""
+    numpy_state = np.random.get_state(legacy=False)
+    states = {"torch": torch.get_rng_state(), "python": random.getstate(),
+              "numpy": {**numpy_state, "state": {"key": numpy_state["state"]["key"].tolist(),
+                                                 "pos": int(numpy_state["state"]["pos"])}}}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict) -> None:
+    torch.set_rng_state(states["torch"])
+    random.setstate(_as_tuples(states["python"]))
+    numpy_state = dict(states["numpy"])
+    numpy_state["state"] = {"key": np.asarray(numpy_state["state"]["key"], dtype=np.uint32),
+                            "pos": numpy_state["state"]["pos"]}
+    np.random.set_state(numpy_state)
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def _as_tuples(value):
+    """random.setstate wants tuples; a checkpoint round trip may hand back lists."""
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+class RngState(Callback):
+    """Saves the global random states in every checkpoint; restores them when training resumes."""
+
+    KEY = "rng_states"
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        checkpoint[self.KEY] = rng_states()
+
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        if trainer.state.fn == TrainerFn.FITTING and self.KEY in checkpoint:
+            set_rng_states(checkpoint[self.KEY])
+
+
+# ---------------------------------------------------------------------------------------- metrics.csv
+def _step_of(line: str, column: int) -> int | None:
+    try:
+        return int(float(next(csv.reader([line]))[column]))
+    except (StopIteration, IndexError, ValueError):
+        return None
+
+
+class _ResumableWriter(ExperimentWriter):
+    """Writes each logged row at once; when resuming, keeps the earlier rows and drops those logged again."""
+
+    def __init__(self, log_dir: str, resume: bool):
+        self.resume = resume
+        super().__init__(log_dir)
+        if resume and os.path.isfile(self.metrics_file_path):
+            with open(self.metrics_file_path, newline="") as handle:
+                self.metrics_keys = next(csv.reader(handle), [])
+        self._trim_pending = resume
+
+    def _check_log_dir_exists(self) -> None:
+        if not self.resume and os.path.isfile(self.metrics_file_path):
+            os.remove(self.metrics_file_path)  # a fresh run in a used directory starts a fresh file
+
+    def log_metrics(self, metrics_dict: dict, step: int | None = None) -> None:
+        super().log_metrics(metrics_dict, step)
+        if self._trim_pending:
+            self._drop_rows_from(self.metrics[-1]["step"])
+            self._trim_pending = False
+        self.save()
+
+    def _drop_rows_from(self, step: int) -> None:
+        """Remove rows of `step` and later (the resumed run logs them again) and any row cut short by a crash."""
+        path = Path(self.metrics_file_path)
+        if not path.is_file():
+            return
+        lines = path.read_text().splitlines(keepends=True)
+        if lines and not lines[-1].endswith("\n"):
+            lines.pop()
+        if not lines:
+            path.unlink()
+            return
+        header = next(csv.reader(lines[:1]))
+        column = header.index("step") if "step" in header else -1
+        keep = lines[:1] + [l for l in lines[1:] if (s := _step_of(l, column)) is not None and s < step]
+        atomic_write_bytes(path, lambda handle: handle.write("".join(keep).encode()))
+
+    def _rewrite_with_new_header(self, fieldnames: list[str]) -> None:
+        with open(self.metrics_file_path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=fieldnames)
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_bytes(Path(self.metrics_file_path), lambda handle: handle.write(text.getvalue().encode()))
+
+
+class ResumableCSVLogger(CSVLogger):
+    def __init__(self, save_dir, resume: bool = False):
+        super().__init__(save_dir=save_dir, name="", version="")
+        self.resume = resume
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> _ResumableWriter:
+        if self._experiment is None:
+            os.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _ResumableWriter(log_dir=self.log_dir, resume=self.resume)
+        return self._experiment
+
+
+# ------------------------------------------------------------------------------------------- Ctrl-C
+class TrainingInterrupted(Exception):
+    """Ctrl-C during training: `last.ckpt` holds the state after the last finished step."""
+
+
+class StopOnInterrupt(Callback):
+    """First Ctrl-C: finish the running step, save `path`, stop. A second Ctrl-C aborts at once.
+
+    Single-process runs only (under DDP every rank would have to agree on the step; Lightning's own
+    handling applies there).
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.requested = False
+        self.saved_step: int | None = None
+        self._previous = None
+
+    def _handler(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\ninterrupt: stopping after the current training step (Ctrl-C again to abort now)",
+              file=sys.stderr, flush=True)
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if trainer.world_size == 1 and threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+
+    def _restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.requested and self.saved_step is None:
+            trainer.save_checkpoint(self.path)
+            self.saved_step = trainer.global_step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self.saved_step is not None:  # the previous step's metrics are logged by now
+            raise TrainingInterrupted(self.message())
+
+    def message(self) -> str:
+        where = f"step {self.saved_step}" if self.saved_step is not None else "the last checkpoint"
+        return f"interrupted: training stopped; {self.path} holds {where} (resume with ckpt_path=last)"
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._restore()
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        self._restore()
