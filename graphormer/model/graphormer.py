@@ -92,13 +92,16 @@ class Graphormer(nn.Module):
                                self.allow_flex_without_dropout)
 
     def encode(self, x: torch.Tensor, node_mask: torch.Tensor, degree: torch.Tensor, spd: torch.Tensor,
-               path: torch.Tensor) -> torch.Tensor:
-        """Final hidden state of the graph token, `[B, embed_dim]`."""
+               path: torch.Tensor, perturb: torch.Tensor | None = None) -> torch.Tensor:
+        """Final hidden state of the graph token, `[B, embed_dim]`. `perturb` `[B, N, embed_dim]` is added to
+        the node embeddings (not the graph token) before the embedding LayerNorm, as FLAG does."""
         device = x.device
         backend = self.backend(device.type)
         dtype = compute_dtype(device, self.head_transform.weight.dtype)
         bias = self.attn_bias(spd, path, node_mask, dtype)  # shared by every layer
         h = self.node_embedding(x, node_mask, degree)
+        if perturb is not None:
+            h = torch.cat([h[:, :1], h[:, 1:] + perturb.to(h.dtype)], dim=1)
         if self.embed_layer_norm is not None:
             h = self.embed_layer_norm(h)
         h = self.embed_dropout(h)
@@ -111,5 +114,5 @@ class Graphormer(nn.Module):
         return self.embed_out(h) + self.lm_output_learned_bias
 
     def forward(self, x: torch.Tensor, node_mask: torch.Tensor, degree: torch.Tensor, spd: torch.Tensor,
-                path: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encode(x, node_mask, degree, spd, path))
+                path: torch.Tensor, perturb: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.encode(x, node_mask, degree, spd, path, perturb))

@@ -41,6 +41,9 @@ class GraphormerModule(L.LightningModule):
         betas: Sequence[float] = (0.9, 0.999),
         eps: float = 1e-8,
         warmup: float = 0.06,
+        flag_steps: int = 0,
+        flag_step_size: float = 1e-3,
+        flag_mag: float = 0.0,
         legacy_drop_node0: bool = False,
         package_version: str = __version__,
         featurizer_version: str = FEATURIZER_VERSION,
@@ -91,10 +94,39 @@ class GraphormerModule(L.LightningModule):
 
     # -------------------------------------------------------------- the loop
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        raw = self.model(*(batch[k] for k in MODEL_INPUTS))
-        loss = self._loss(raw, batch["y"], batch.get("weight"))
+        if self.hparams.flag_steps > 0:
+            loss = self._flag_loss(batch)
+        else:
+            raw = self.model(*(batch[k] for k in MODEL_INPUTS))
+            loss = self._loss(raw, batch["y"], batch.get("weight"))
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["y"].shape[0])
         return loss
+
+    def _flag_loss(self, batch: dict) -> torch.Tensor:
+        """FLAG (spec §7): m sign-gradient ascent steps on a node-embedding perturbation; the returned loss
+        is the mean of the m losses, so its backward accumulates the same parameter gradients as FLAG's
+        m backward passes. The perturbation's own gradient comes from torch.autograd.grad, which keeps
+        Lightning's automatic optimisation (clipping, accumulation, DDP) unchanged."""
+        hp = self.hparams
+        inputs = [batch[k] for k in MODEL_INPUTS]
+        mask = batch["node_mask"].unsqueeze(-1).float()
+        shape = (*batch["node_mask"].shape, self.model.hparams["embed_dim"])
+        if hp.flag_mag > 0:
+            delta = (torch.rand(shape, device=mask.device) * 2 - 1) * hp.flag_mag / shape[-1] ** 0.5
+        else:
+            delta = (torch.rand(shape, device=mask.device) * 2 - 1) * hp.flag_step_size
+        total = 0.0
+        for step in range(hp.flag_steps):
+            delta = (delta * mask).detach().requires_grad_(True)
+            loss = self._loss(self.model(*inputs, perturb=delta), batch["y"], batch.get("weight"))
+            total = total + loss / hp.flag_steps
+            if step + 1 < hp.flag_steps:
+                (grad,) = torch.autograd.grad(loss, delta, retain_graph=True)
+                delta = delta.detach() + hp.flag_step_size * grad.sign()
+                if hp.flag_mag > 0:  # project each node's perturbation back into the mag-ball
+                    norm = delta.norm(dim=-1, keepdim=True)
+                    delta = torch.where(norm > hp.flag_mag, delta * hp.flag_mag / norm, delta)
+        return total
 
     def _eval_step(self, batch: dict, stage: str) -> None:
         raw = self.model(*(batch[k] for k in MODEL_INPUTS))

@@ -6,7 +6,7 @@
 * `ResumableLoader`: the training loader remembers how many batches of the epoch were handed out; Lightning
   stores that in mid-epoch checkpoints and, on resume, the loader skips exactly those batches. It also lets
   Lightning set the sampler's epoch (the size-bucketed batch sampler has no `.sampler` of its own).
-* `RngState`: torch, numpy and Python random states travel in the checkpoint.
+* `ResumeState`: torch, numpy and Python random states and the loader position travel in the checkpoint.
 * `ResumableCSVLogger`: metrics.csv survives a resume (Lightning's writer deletes it); rows reach the disk
   as they are logged, and rows the resumed run logs again are dropped first, so no step is missing or doubled.
 * `StopOnInterrupt`: the first Ctrl-C finishes the current step, saves `last.ckpt` and stops the run.
@@ -204,17 +204,36 @@ def _as_tuples(value):
     return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
-class RngState(Callback):
-    """Saves the global random states in every checkpoint; restores them when training resumes."""
+class ResumeState(Callback):
+    """Saves the global random states and the training loader's position in every checkpoint; restores
+    both when training resumes.
 
-    KEY = "rng_states"
+    Lightning restores a stateful loader itself only when the loader is first built after the checkpoint
+    is loaded; here `configure_optimizers` builds it earlier (estimated_stepping_batches), so the position
+    is applied at train start, before the first batch is drawn.
+    """
+
+    def __init__(self):
+        self._loader_state: dict | None = None
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
-        checkpoint[self.KEY] = rng_states()
+        checkpoint["rng_states"] = rng_states()
+        loader = trainer.train_dataloader
+        if isinstance(loader, ResumableLoader):
+            checkpoint["train_loader"] = loader.state_dict()
 
     def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
-        if trainer.state.fn == TrainerFn.FITTING and self.KEY in checkpoint:
-            set_rng_states(checkpoint[self.KEY])
+        if trainer.state.fn != TrainerFn.FITTING:
+            return
+        if "rng_states" in checkpoint:
+            set_rng_states(checkpoint["rng_states"])
+        self._loader_state = checkpoint.get("train_loader")
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        loader = trainer.train_dataloader
+        if self._loader_state is not None and isinstance(loader, ResumableLoader):
+            loader.load_state_dict(self._loader_state)
+        self._loader_state = None
 
 
 # ---------------------------------------------------------------------------------------- metrics.csv

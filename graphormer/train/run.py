@@ -16,7 +16,7 @@ from graphormer.data.table import DataError
 from graphormer.model.presets import count_parameters
 from graphormer.train.metrics import TaskMetrics
 from graphormer.train.module import GraphormerModule
-from graphormer.train.resume import (ResumableCSVLogger, ResumableDataModule, RngState, SafeCheckpointIO,
+from graphormer.train.resume import (ResumableCSVLogger, ResumableDataModule, ResumeState, SafeCheckpointIO,
                                      StopOnInterrupt, TrainingInterrupted)
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,8 @@ def build_module(cfg: DictConfig, datamodule: MoleculeDataModule, model_hparams:
     return GraphormerModule(model=model, task=datamodule.task, target_names=datamodule.target_names,
                             target_mean=mean.tolist(), target_std=std.tolist(), loss=cfg.loss,
                             pos_weight=datamodule.pos_weight, num_classes=datamodule.num_classes,
-                            legacy_drop_node0=legacy_drop_node0, **OmegaConf.to_container(cfg.optim))
+                            legacy_drop_node0=legacy_drop_node0, **OmegaConf.to_container(cfg.optim),
+                            **{f"flag_{k}": v for k, v in OmegaConf.to_container(cfg.get("flag") or {}).items()})
 
 
 def fit_and_test(cfg: DictConfig, run_dir: Path, module: GraphormerModule, datamodule: MoleculeDataModule,
@@ -88,10 +89,10 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, module: GraphormerModule, datam
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=f"val/{metric}", mode=mode,
                                  save_last=True, save_top_k=1, enable_version_counter=False, auto_insert_metric_name=False)
     interrupt = StopOnInterrupt(run_dir / "checkpoints" / "last.ckpt")
-    callbacks = [checkpoint, LearningRateMonitor(logging_interval="step"), RngState(), interrupt]
+    callbacks = [checkpoint, LearningRateMonitor(logging_interval="step"), ResumeState(), interrupt]
     if cfg.get("checkpoint_every_n_steps"):  # mid-epoch last.ckpt, for resuming long epochs
-        callbacks.append(ModelCheckpoint(dirpath=run_dir / "checkpoints", every_n_train_steps=cfg.checkpoint_every_n_steps,
-                                         save_top_k=0, save_last=True, enable_version_counter=False))
+        callbacks.append(ModelCheckpoint(dirpath=run_dir / "checkpoints", save_top_k=0, save_last=True,
+                                         every_n_train_steps=cfg.checkpoint_every_n_steps, enable_version_counter=False))
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=f"val/{metric}", mode=mode, patience=cfg.early_stopping_patience))
     trainer_args = {k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if v is not None}
