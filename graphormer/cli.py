@@ -40,6 +40,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (UserError, DataError, MoleculeError, CheckpointError, FileNotFoundError)
 
 
+def _interruptions() -> tuple[type[BaseException], ...]:
+    from graphormer.train.resume import TrainingInterrupted
+
+    return (TrainingInterrupted,)
+
+
 def _run_dir() -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
 
@@ -118,6 +124,12 @@ def _hydra_app(verb: str):
             logging.getLogger("graphormer").debug("input error", exc_info=True)
             print(f"error: {err}", file=sys.stderr)
             sys.exit(2)
+        except KeyboardInterrupt:
+            print("\ninterrupted", file=sys.stderr)
+            sys.exit(130)
+        except _interruptions() as err:  # Ctrl-C in training: stopped cleanly after a step
+            print(err, file=sys.stderr)
+            sys.exit(130)
 
     return app
 
