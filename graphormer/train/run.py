@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from graphormer.data.datamodule import MoleculeDataModule
 from graphormer.data.table import DataError
 from graphormer.model.presets import count_parameters
+from graphormer.train.checks import check_config
 from graphormer.train.metrics import TaskMetrics
 from graphormer.train.module import GraphormerModule
 from graphormer.train.resume import (ResumableCSVLogger, ResumableDataModule, ResumeState, SafeCheckpointIO,
@@ -117,6 +118,7 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, module: GraphormerModule, datam
 
 def prepare_data(cfg: DictConfig, run_dir: Path, legacy_drop_node0: bool = False,
                  max_hops: int | None = None) -> MoleculeDataModule:
+    check_config(cfg)  # wrong types or ranges: one line now, not a traceback after featurization
     L.seed_everything(cfg.seed, workers=True)
     if cfg.get("threads"):
         torch.set_num_threads(cfg.threads)
