@@ -26,6 +26,7 @@ from graphormer.chem import MolGraph, MoleculeError, mol_to_graph, smiles_to_gra
 from graphormer.data.collate import Collater
 from graphormer.inference.checkpoint import CheckpointError, load_module
 from graphormer.inference.readers import InputReader, Record
+from graphormer.model.bias import NUM_SPATIAL
 from graphormer.train.module import MODEL_INPUTS
 
 
@@ -36,13 +37,23 @@ class Predictions:
     errors: list[str | None]
 
 
+# Largest molecule the model can encode: shortest-path distances index a table of NUM_SPATIAL rows
+# (padding, 0..509, unreachable = 510), so more atoms could need a distance past its end.
+MAX_ATOMS = NUM_SPATIAL - 2
+
+
 def graph_of(record_smiles: str | None, mol=None) -> MolGraph:
     """Featurize one input molecule; MoleculeError says why it cannot be used."""
     if mol is not None:
         if mol.GetNumAtoms() == 0:
             raise MoleculeError(record_smiles or "", "empty molecule (no atoms)")
-        return mol_to_graph(mol)
-    return smiles_to_graph(record_smiles)
+        graph = mol_to_graph(mol)
+    else:
+        graph = smiles_to_graph(record_smiles)
+    if graph.num_nodes > MAX_ATOMS:
+        raise MoleculeError(record_smiles or "", f"too large: {graph.num_nodes} heavy atoms "
+                                                 f"(the model encodes at most {MAX_ATOMS})")
+    return graph
 
 
 class Predictor:
