@@ -219,6 +219,82 @@ def ours_forward(model, batch: dict) -> torch.Tensor:
     return model(batch["x"], batch["node_mask"], batch["degree"], batch["spd"], batch["path"])
 
 
+# ================================================================ prototype of the proposed model changes
+# Not our model code: a sketch, run with --prototype, that reuses our model's modules and weights with
+#  (1) unpadded token-wise work: projections, FFN, LayerNorm and dropout run on the real tokens only
+#      ([n_tokens, d]); only attention sees the padded [B, H, T, dh] layout;
+#  (2) an attention core that keeps no [B, H, T, T] float tensor for backward: it saves q, k, v, the shared
+#      bias and the bool dropout mask, and recomputes the softmax in backward (flash-attention style);
+#  (3) AdamW(fused=True).
+class BiasedAttentionCore(torch.autograd.Function):
+    """dropout(softmax(q k^T + bias)) @ v with q already scaled; backward recomputes the probabilities."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, bias, p: float):
+        probs = torch.softmax(torch.matmul(q, k.transpose(-2, -1)) + bias, dim=-1)
+        keep = torch.rand_like(probs) >= p if p > 0 else None
+        out = torch.matmul(probs * keep if p > 0 else probs, v)
+        if p > 0:
+            out = out * (1.0 / (1.0 - p))  # the dropout scale, applied to the small output
+        ctx.p = p
+        ctx.save_for_backward(q, k, v, bias, keep)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        q, k, v, bias, keep = ctx.saved_tensors
+        p = ctx.p
+        probs = torch.softmax(torch.matmul(q, k.transpose(-2, -1)) + bias, dim=-1)
+        if p > 0:
+            grad = grad * (1.0 / (1.0 - p))
+        dropped = probs * keep if p > 0 else probs
+        grad_v = torch.matmul(dropped.transpose(-2, -1), grad)
+        del dropped
+        grad_p = torch.matmul(grad, v.transpose(-2, -1))
+        if p > 0:
+            grad_p.mul_(keep)
+        # softmax backward, in place: probs * (grad_p - sum(grad_p * probs))
+        grad_s = grad_p.sub_((grad_p * probs).sum(-1, keepdim=True)).mul_(probs)
+        grad_q = torch.matmul(grad_s, k)
+        grad_k = torch.matmul(grad_s.transpose(-2, -1), q)
+        return grad_q, grad_k, grad_v, grad_s if ctx.needs_input_grad[3] else None, None
+
+
+def proto_layer(layer, h, bias, tokens, B: int, T: int, train_core: bool):
+    """One post-LN encoder layer on packed tokens h [n, d]; `tokens` = positions of h in the [B*T] grid."""
+    att = layer.self_attn
+    H, dh = att.num_heads, att.head_dim
+
+    def padded(t):  # [n, d] -> [B, H, T, dh], zeros on padding
+        return t.new_zeros(B * T, t.shape[1]).index_copy(0, tokens, t).view(B, T, H, dh).transpose(1, 2)
+
+    q, k, v = padded(att.q_proj(h) * att.scaling), padded(att.k_proj(h)), padded(att.v_proj(h))
+    if train_core:
+        out = BiasedAttentionCore.apply(q, k, v, bias, att.attention_dropout if layer.training else 0.0)
+    else:
+        out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1.0)
+    out = att.out_proj(out.transpose(1, 2).reshape(B * T, -1).index_select(0, tokens))
+    h = layer.self_attn_layer_norm(h + layer.dropout(out))
+    return layer.final_layer_norm(h + layer.dropout(layer.ffn(h)))
+
+
+def proto_forward(model, batch: dict, train_core: bool | None = None) -> torch.Tensor:
+    """Our model's weights, the proposed computation (post-LN, as benchmarked)."""
+    x, node_mask = batch["x"], batch["node_mask"]
+    train_core = model.training if train_core is None else train_core
+    bias = model.attn_bias(batch["spd"], batch["path"], node_mask, torch.float32)
+    h = model.node_embedding(x, node_mask, batch["degree"])
+    h = model.embed_dropout(model.embed_layer_norm(h))
+    B, T, d = h.shape
+    real = torch.nn.functional.pad(node_mask, (1, 0), value=True)  # graph token + real atoms
+    tokens = real.reshape(-1).nonzero().squeeze(1)
+    h = h.reshape(B * T, d).index_select(0, tokens)
+    for layer in model.layers:
+        h = proto_layer(layer, h, bias, tokens, B, T, train_core)
+    counts = real.sum(1)
+    return model.head(h[torch.cumsum(counts, 0) - counts])  # the graph token of each molecule
+
+
 # ============================================================================================ measuring
 class Clock:
     """Wall and CPU (this process, all threads) seconds of a `with` block."""
@@ -335,7 +411,7 @@ def train_step(forward, model, opt, batch, y) -> None:
     loss = torch.nn.functional.l1_loss(forward(model, batch), y)
     loss.backward()
     opt.step()
-    opt.zero_grad(set_to_none=True)
+    opt.zero_grad(set_to_none=False)  # gradients stay allocated between steps, as the memory method assumes
 
 
 def infer(forward, model, batch) -> None:
@@ -343,69 +419,96 @@ def infer(forward, model, batch) -> None:
         forward(model, batch)
 
 
-def make_batches(graph_sets: list[list[dict]], arch: str) -> list[tuple[dict, dict, torch.Tensor]]:
-    """(ours, reference, targets) for each molecule list; ours from our featurizer, theirs from smiles2graph."""
+def to_molgraph(g: dict):
     from graphormer.chem import MolGraph
 
+    return MolGraph(g["node_feat"].astype(np.uint8), g["edge_index"], g["edge_feat"].astype(np.uint8))
+
+
+def make_batches(graph_sets: list[list[dict]], arch: str) -> list[tuple[dict, dict, torch.Tensor]]:
+    """(ours, reference, targets) for each molecule list, both built from the same smiles2graph output."""
     out = []
     for graphs in graph_sets:
-        ours = ours_collate([MolGraph(g["node_feat"].astype(np.uint8), g["edge_index"],
-                                      g["edge_feat"].astype(np.uint8)) for g in graphs])
-        theirs = ref_collate([ref_item(g) for g in graphs])
-        out.append((ours, theirs, torch.randn(len(graphs), 1)))
+        out.append((ours_collate([to_molgraph(g) for g in graphs]), ref_collate([ref_item(g) for g in graphs]),
+                    torch.randn(len(graphs), 1)))
     return out
 
 
-def check_parity(ours, theirs, batches) -> dict:
-    """Same weights, eval mode: max |ours - reference| of the outputs, and of the gradient norms."""
+def proto_train_core(model, batch):
+    return proto_forward(model, batch, train_core=True)
+
+
+# side name -> (forward, which batch of make_batches' pair, AdamW options)
+SIDES = {"ours": (ours_forward, 0, {}), "ref": (ref_forward, 1, {}), "proposal": (proto_forward, 0, {"fused": True})}
+
+
+def _grads(model, forward, batch, y) -> torch.Tensor:
+    model.zero_grad(set_to_none=True)
+    torch.nn.functional.l1_loss(forward(model, batch), y).backward()
+    norm = torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters() if p.grad is not None))
+    model.zero_grad(set_to_none=True)
+    return norm
+
+
+def check_parity(ours, theirs, batches, names=("ours",)) -> dict:
+    """Same weights, eval mode (no dropout): max |side - reference| of the outputs, and the relative
+    difference of the gradient norms (L1 loss). The proposal is checked through its training core."""
     ours.eval(), theirs.eval()
-    out_diff, out_scale, grad_rel = 0.0, 0.0, 0.0
-    for b_ours, b_ref, y in batches:
-        with torch.no_grad():
-            a, b = ours_forward(ours, b_ours), ref_forward(theirs, b_ref)
-        out_diff = max(out_diff, (a - b).abs().max().item())
-        out_scale = max(out_scale, b.abs().max().item())
-        norms = []
-        for model, fwd, batch in ((ours, ours_forward, b_ours), (theirs, ref_forward, b_ref)):
-            model.zero_grad()
-            torch.nn.functional.l1_loss(fwd(model, batch), y).backward()
-            norms.append(torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters() if p.grad is not None)))
-            model.zero_grad(set_to_none=True)
-        grad_rel = max(grad_rel, (abs(norms[0] - norms[1]) / norms[1]).item())
-    return {"max_abs_diff": out_diff, "max_abs_output": out_scale, "grad_norm_rel_diff": grad_rel}
+    forwards = {"ours": ours_forward, "proposal": proto_train_core}
+    result = {}
+    for name in names:
+        fwd = forwards[name]
+        out_diff, out_scale, grad_rel = 0.0, 0.0, 0.0
+        for b_ours, b_ref, y in batches:
+            with torch.no_grad():
+                a, b = fwd(ours, b_ours), ref_forward(theirs, b_ref)
+            out_diff = max(out_diff, (a - b).abs().max().item())
+            out_scale = max(out_scale, b.abs().max().item())
+            g_ours, g_ref = _grads(ours, fwd, b_ours, y), _grads(theirs, ref_forward, b_ref, y)
+            grad_rel = max(grad_rel, (abs(g_ours - g_ref) / g_ref).item())
+        result[name] = {"max_abs_diff": out_diff, "max_abs_output": out_scale, "grad_norm_rel_diff": grad_rel}
+    return result
 
 
-def bench_model(arch: str, graph_sets: list[list[dict]], rounds: int, seed: int) -> dict:
-    """Training and inference throughput, both implementations in this process, alternating."""
+def bench_model(arch: str, graph_sets: list[list[dict]], rounds: int, seed: int, prototype: bool = False) -> dict:
+    """Training and inference throughput, every side in this process, alternating. The proposal (if any)
+    runs on our model's weights with its own (fused) AdamW."""
     theirs = ref_model(arch, seed, perturb=0.05)
     ours = ours_from_reference(theirs)
     batches = make_batches(graph_sets, arch)
-    parity = check_parity(ours, theirs, batches)
+    names = ["ours", "ref"] + (["proposal"] if prototype else [])
+    parity = check_parity(ours, theirs, batches, [n for n in names if n != "ref"])
     n = sum(len(g) for g in graph_sets)
-    opts = {"ours": torch.optim.AdamW(ours.parameters(), lr=LR), "ref": torch.optim.AdamW(theirs.parameters(), lr=LR)}
-    sides = {"ours": (ours, ours_forward, 0), "ref": (theirs, ref_forward, 1)}
+    models = {name: theirs if name == "ref" else ours for name in names}
+    opts = {name: torch.optim.AdamW(models[name].parameters(), lr=LR, **SIDES[name][2]) for name in names}
 
     def train(side):
-        model, fwd, k = sides[side]
-        model.train()
+        fwd, k, _ = SIDES[side]
+        models[side].train()
         for batch in batches:
-            train_step(fwd, model, opts[side], batch[k], batch[2])
+            train_step(fwd, models[side], opts[side], batch[k], batch[2])
 
     def evaluate(side):
-        model, fwd, k = sides[side]
-        model.eval()
+        fwd, k, _ = SIDES[side]
+        models[side].eval()
         for batch in batches:
-            infer(fwd, model, batch[k])
+            infer(fwd, models[side], batch[k])
 
-    for side in sides:  # warm-up: AdamW state, allocator, first-call costs
-        train(side), evaluate(side)
-    clocks = alternate({"ours": lambda: train("ours"), "ref": lambda: train("ref")}, rounds)
-    result = {"train_" + k: rates(n, c) for k, c in clocks.items()}
-    clocks = alternate({"ours": lambda: evaluate("ours"), "ref": lambda: evaluate("ref")}, rounds)
-    result.update({"infer_" + k: rates(n, c) for k, c in clocks.items()})
+    small = min(batches, key=lambda b: b[0]["x"].shape[1])
+    for side in names:  # warm-up on the smallest batch: AdamW state, first-call costs
+        fwd, k, _ = SIDES[side]
+        models[side].train()
+        train_step(fwd, models[side], opts[side], small[k], small[2])
+        models[side].eval()
+        infer(fwd, models[side], small[k])
+    result = {}
+    for stage, fn in (("train", train), ("infer", evaluate)):
+        clocks = alternate({side: (lambda s=side: fn(s)) for side in names}, rounds)
+        result.update({f"{stage}_{side}": rates(n, c) for side, c in clocks.items()})
     result["parity"] = parity
     result["molecules"] = n
     result["padded_atoms"] = [int(b[0]["x"].shape[1]) for b in batches]
+    result["real_atoms"] = [int(b[0]["node_mask"].sum()) for b in batches]
     return result
 
 
@@ -415,17 +518,14 @@ def memory_worker(spec: dict) -> dict:
     warm-up pass) and one inference call, for one implementation and config, per molecule list."""
     torch.set_num_threads(spec["threads"])
     impl, arch, graph_sets = spec["impl"], spec["arch"], spec["graph_sets"]
-    from graphormer.chem import MolGraph
-
-    if impl == "ours":
-        model, fwd = ours_model(arch, spec["seed"]), ours_forward
-        to_graphs = lambda gs: [MolGraph(g["node_feat"].astype(np.uint8), g["edge_index"],  # noqa: E731
-                                         g["edge_feat"].astype(np.uint8)) for g in gs]
-        prepare = lambda gs: ours_collate(to_graphs(gs))  # noqa: E731
-    else:
-        model, fwd = ref_model(arch, spec["seed"]), ref_forward
+    fwd, _, opt_args = SIDES[impl]
+    if impl == "ref":
+        model = ref_model(arch, spec["seed"])
         prepare = lambda gs: ref_collate([ref_item(g) for g in gs])  # noqa: E731
-    opt = torch.optim.AdamW(model.parameters(), lr=LR)
+    else:  # ours and the proposal never import the reference
+        model = ours_model(arch, spec["seed"])
+        prepare = lambda gs: ours_collate([to_molgraph(g) for g in gs])  # noqa: E731
+    opt = torch.optim.AdamW(model.parameters(), lr=LR, **opt_args)
     targets = [torch.randn(len(gs), 1) for gs in graph_sets]
     prepare(graph_sets[0])  # first-call costs (imports, pyximport) are not the batch's memory
 
@@ -448,19 +548,14 @@ def curve_worker(spec: dict) -> dict:
     """Runs in its own process: time and peak RSS rise per molecule against chain length (slim)."""
     torch.set_num_threads(spec["threads"])
     impl, arch, batch = spec["impl"], spec["arch"], spec["batch"]
-    model = ours_model(arch, spec["seed"]) if impl == "ours" else ref_model(arch, spec["seed"])
-    fwd = ours_forward if impl == "ours" else ref_forward
-    opt = torch.optim.AdamW(model.parameters(), lr=LR)
+    model = ref_model(arch, spec["seed"]) if impl == "ref" else ours_model(arch, spec["seed"])
+    fwd, _, opt_args = SIDES[impl]
+    opt = torch.optim.AdamW(model.parameters(), lr=LR, **opt_args)
     rows = []
     for atoms in spec["sizes"]:
         graphs = ogb_graphs([chain_smiles(atoms)]) * batch
-        if impl == "ours":
-            from graphormer.chem import MolGraph
-
-            b = ours_collate([MolGraph(g["node_feat"].astype(np.uint8), g["edge_index"],
-                                       g["edge_feat"].astype(np.uint8)) for g in graphs])
-        else:
-            b = ref_collate([ref_item(g) for g in graphs])
+        b = ref_collate([ref_item(g) for g in graphs]) if impl == "ref" else \
+            ours_collate([to_molgraph(g) for g in graphs])
         y = torch.randn(batch, 1)
         model.train()
         train_step(fwd, model, opt, b, y)  # warm-up for this shape
@@ -488,15 +583,26 @@ def curve_worker(spec: dict) -> dict:
 WORKERS = {"memory": memory_worker, "curve": curve_worker}
 
 
-def run_worker(kind: str, spec: dict, threads: int) -> dict:
-    """Run a worker function in a fresh Python process (clean RSS, allocator settings from the start)."""
+def run_workers(jobs: list[tuple[str, dict]], threads: int, parallel: int = 2) -> list[dict]:
+    """Run worker functions, each in a fresh Python process (clean RSS, allocator settings from the start),
+    `parallel` at a time: peak RSS is per process, so memory figures do not depend on what runs beside."""
+    env = dict(os.environ, **MEM_ENV, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     with tempfile.TemporaryDirectory() as tmp:
-        spec_path, out_path = Path(tmp) / "spec.pkl", Path(tmp) / "out.json"
-        spec_path.write_bytes(pickle.dumps(dict(spec, threads=threads)))
-        env = dict(os.environ, **MEM_ENV, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-        cmd = [sys.executable, __file__, "--worker", kind, str(spec_path), str(out_path)]
-        subprocess.run(cmd, env=env, check=True)
-        return json.loads(out_path.read_text())
+        procs, outs = [], []
+        for i, (kind, spec) in enumerate(jobs):
+            spec_path, out_path = Path(tmp) / f"spec{i}.pkl", Path(tmp) / f"out{i}.json"
+            spec_path.write_bytes(pickle.dumps(dict(spec, threads=threads)))
+            outs.append(out_path)
+            if len(procs) >= parallel:
+                procs.pop(0).wait()
+            procs.append(subprocess.Popen([sys.executable, __file__, "--worker", kind, str(spec_path), str(out_path)],
+                                          env=env))
+        for proc in procs:
+            proc.wait()
+        missing = [str(o) for o in outs if not o.is_file()]
+        if missing:
+            raise RuntimeError(f"worker(s) failed: {missing}")
+        return [json.loads(o.read_text()) for o in outs]
 
 
 # ================================================================================== dataset-size curve
@@ -567,20 +673,25 @@ def ratio(a: float, b: float) -> float:
 
 
 def summary(prep: dict, models: dict, memory: dict) -> dict:
-    """The JSON line: ours / reference (throughput ratios; memory ratios, lower is better)."""
+    """The JSON line: ours / reference (throughput ratios; memory ratios, lower is better). `proposal_*`
+    keys: the --prototype sketch of the proposed changes / reference."""
     out = {"prep_ratio": ratio(prep["ours_warm"]["mol_s"], prep["ref_warm"]["mol_s"]),
            "prep_cold_ratio": ratio(prep["ours_cold"]["mol_s"], prep["ref_cold"]["mol_s"]),
            "prep_ratio_cpu": ratio(prep["ours_warm"]["mol_s_cpu"], prep["ref_warm"]["mol_s_cpu"]),
            "prep_cold_ratio_cpu": ratio(prep["ours_cold"]["mol_s_cpu"], prep["ref_cold"]["mol_s_cpu"])}
     for arch, r in models.items():
-        for stage in ("train", "infer"):
-            out[f"{stage}_ratio_{arch}"] = ratio(r[f"{stage}_ours"]["mol_s"], r[f"{stage}_ref"]["mol_s"])
-            out[f"{stage}_ratio_{arch}_cpu"] = ratio(r[f"{stage}_ours"]["mol_s_cpu"], r[f"{stage}_ref"]["mol_s_cpu"])
         mem = memory[arch]
-        out[f"mem_ratio_{arch}"] = ratio(max(mem["ours"]["train_mib"]), max(mem["ref"]["train_mib"]))
-        out[f"infer_mem_ratio_{arch}"] = ratio(max(mem["ours"]["infer_mib"]), max(mem["ref"]["infer_mib"]))
-        out[f"max_abs_diff_{arch}"] = r["parity"]["max_abs_diff"]
-    return {k: (round(v, 4) if isinstance(v, float) and k.find("diff") < 0 else v) for k, v in out.items()}
+        for side, prefix in (("ours", ""), ("proposal", "proposal_")):
+            if f"train_{side}" not in r:
+                continue
+            for stage in ("train", "infer"):
+                o, f = r[f"{stage}_{side}"], r[f"{stage}_ref"]
+                out[f"{prefix}{stage}_ratio_{arch}"] = ratio(o["mol_s"], f["mol_s"])
+                out[f"{prefix}{stage}_ratio_{arch}_cpu"] = ratio(o["mol_s_cpu"], f["mol_s_cpu"])
+            out[f"{prefix}mem_ratio_{arch}"] = ratio(max(mem[side]["train_mib"]), max(mem["ref"]["train_mib"]))
+            out[f"{prefix}infer_mem_ratio_{arch}"] = ratio(max(mem[side]["infer_mib"]), max(mem["ref"]["infer_mib"]))
+            out[f"{prefix}max_abs_diff_{arch}"] = r["parity"][side]["max_abs_diff"]
+    return {k: (round(v, 4) if isinstance(v, float) and "diff" not in k else v) for k, v in out.items()}
 
 
 TARGETS = {"train_ratio_slim": (">=", 2.0), "train_ratio_base": (">=", 1.5), "infer_ratio_slim": (">=", 2.0),
@@ -618,35 +729,45 @@ def markdown(results: dict) -> str:
               "|---|---|---|---|---|"]
     for arch, r in models.items():
         for stage in ("train", "infer"):
-            o, f = r[f"{stage}_ours"], r[f"{stage}_ref"]
-            lines.append(f"| {arch} (batch {BATCH[arch]}) | {stage} | {o['mol_s']:,.1f} / {o['mol_s_cpu']:,.1f} | "
-                         f"{f['mol_s']:,.1f} / {f['mol_s_cpu']:,.1f} | {ratio(o['mol_s'], f['mol_s']):.2f} / "
-                         f"{ratio(o['mol_s_cpu'], f['mol_s_cpu']):.2f} |")
+            for side in [x for x in ("ours", "proposal") if f"{stage}_{x}" in r]:
+                o, f = r[f"{stage}_{side}"], r[f"{stage}_ref"]
+                label = f"{arch} (batch {BATCH[arch]})" + (" **proposal**" if side == "proposal" else "")
+                lines.append(f"| {label} | {stage} | {o['mol_s']:,.1f} / {o['mol_s_cpu']:,.1f} | "
+                             f"{f['mol_s']:,.1f} / {f['mol_s_cpu']:,.1f} | {ratio(o['mol_s'], f['mol_s']):.2f} / "
+                             f"{ratio(o['mol_s_cpu'], f['mol_s_cpu']):.2f} |")
+        lines.append(f"| {arch} | atoms per batch, real / padded | " + ", ".join(
+            f"{a}/{BATCH[arch] * p}" for a, p in zip(r["real_atoms"], r["padded_atoms"])) + " | | |")
     lines += ["", "## Memory (peak RSS rise, MiB; fresh process per implementation and config; max over batches)", "",
               "| config | stage | ours | reference | ratio |", "|---|---|---|---|---|"]
     for arch, mem in memory.items():
-        for stage, key in (("data prep (one batch)", "prep_mib"), ("training step", "train_mib"),
-                           ("inference", "infer_mib")):
-            o, f = max(mem["ours"][key]), max(mem["ref"][key])
-            lines.append(f"| {arch} | {stage} | {o:,.1f} | {f:,.1f} | {ratio(o, f):.2f} |")
-        lines.append(f"| {arch} | whole process peak RSS | {mem['ours']['process_peak_mib']:,.0f} | "
-                     f"{mem['ref']['process_peak_mib']:,.0f} | {ratio(mem['ours']['process_peak_mib'], mem['ref']['process_peak_mib']):.2f} |")
-    lines += ["", "Per batch (datasets in order: " + ", ".join(meta["batch_sets"]) + "), training-step MiB ours / reference: "
+        for side in [x for x in ("ours", "proposal") if x in mem]:
+            tag = f"{arch} **proposal**" if side == "proposal" else arch
+            for stage, key in (("data prep (one batch)", "prep_mib"), ("training step", "train_mib"),
+                               ("inference", "infer_mib")):
+                o, f = max(mem[side][key]), max(mem["ref"][key])
+                lines.append(f"| {tag} | {stage} | {o:,.1f} | {f:,.1f} | {ratio(o, f):.2f} |")
+            o, f = mem[side]["process_peak_mib"], mem["ref"]["process_peak_mib"]
+            lines.append(f"| {tag} | whole process peak RSS | {o:,.0f} | {f:,.0f} | {ratio(o, f):.2f} |")
+    lines += ["", "Training step per measured batch (quick: the widest batch only; otherwise "
+              + ", ".join(meta["batch_sets"]) + "), MiB ours / reference: "
               + "; ".join(f"{arch}: " + ", ".join(f"{o:.0f}/{f:.0f}" for o, f in zip(m["ours"]["train_mib"], m["ref"]["train_mib"]))
                           for arch, m in memory.items()),
               "", "## Equality check (same weights, eval mode)", "",
               "| config | max abs diff of outputs | max abs output | gradient-norm rel. diff |", "|---|---|---|---|"]
     for arch, r in models.items():
-        p = r["parity"]
-        lines.append(f"| {arch} | {p['max_abs_diff']:.2e} | {p['max_abs_output']:.3g} | {p['grad_norm_rel_diff']:.2e} |")
+        for side, p in r["parity"].items():
+            tag = f"{arch} **proposal**" if side == "proposal" else arch
+            lines.append(f"| {tag} | {p['max_abs_diff']:.2e} | {p['max_abs_output']:.3g} | {p['grad_norm_rel_diff']:.2e} |")
     if results.get("size_curve"):
-        lines += ["", "## Cost against molecule size (slim, batch 16, poly-alanine chains)", "",
-                  "| heavy atoms | ours train ms/mol | ref train ms/mol | ours infer ms/mol | ref infer ms/mol | "
-                  "ours train-step MiB | ref train-step MiB |", "|---|---|---|---|---|---|---|"]
-        for o, r in zip(results["size_curve"]["ours"], results["size_curve"]["ref"]):
-            lines.append(f"| {o['atoms']} | {o['train_ms_per_mol']:.2f} | {r['train_ms_per_mol']:.2f} | "
-                         f"{o['infer_ms_per_mol']:.2f} | {r['infer_ms_per_mol']:.2f} | {o['train_step_mib']:.0f} | "
-                         f"{r['train_step_mib']:.0f} |")
+        curve = results["size_curve"]
+        sides = list(curve)
+        lines += ["", "## Cost against molecule size (slim, batch 16, poly-alanine chains; " + " / ".join(sides) + ")", "",
+                  "| heavy atoms | train ms/mol | train CPU ms/mol | infer ms/mol | train-step MiB | inference MiB |",
+                  "|---|---|---|---|---|---|"]
+        for i, row in enumerate(curve[sides[0]]):
+            cell = lambda key, fmt: " / ".join(format(curve[s_][i][key], fmt) for s_ in sides)  # noqa: E731
+            lines.append(f"| {row['atoms']} | {cell('train_ms_per_mol', '.2f')} | {cell('train_cpu_ms_per_mol', '.2f')} | "
+                         f"{cell('infer_ms_per_mol', '.2f')} | {cell('train_step_mib', '.0f')} | {cell('infer_mib', '.0f')} |")
     if results.get("dataset_curve"):
         lines += ["", "## Data cost against dataset size (per molecule)", "",
                   "| molecules | ours cold ms | ours warm ms | ref cold ms | ref warm ms | ours store B | "
@@ -683,19 +804,16 @@ def plot(results: dict, path: Path) -> bool:
     ax.set_title("ours / reference")
     ax.legend()
     if results.get("size_curve"):
-        o, r = results["size_curve"]["ours"], results["size_curve"]["ref"]
-        atoms = [x["atoms"] for x in o]
-        ax = axes.pop(0)
-        for rows, name in ((o, "ours"), (r, "reference")):
+        curve = results["size_curve"]
+        atoms = [x["atoms"] for x in curve["ours"]]
+        ax, ax2 = axes.pop(0), axes.pop(0)
+        for name, rows in curve.items():
             ax.plot(atoms, [x["train_ms_per_mol"] for x in rows], "o-", label=f"{name} train")
             ax.plot(atoms, [x["infer_ms_per_mol"] for x in rows], "s--", label=f"{name} infer")
+            ax2.plot(atoms, [x["train_step_mib"] for x in rows], "o-", label=f"{name} train step")
         ax.set(xlabel="heavy atoms", ylabel="ms per molecule", title="slim, batch 16", yscale="log")
-        ax.legend()
-        ax = axes.pop(0)
-        for rows, name in ((o, "ours"), (r, "reference")):
-            ax.plot(atoms, [x["train_step_mib"] for x in rows], "o-", label=f"{name} train step")
-        ax.set(xlabel="heavy atoms", ylabel="peak RSS rise (MiB)", title="slim, batch 16", yscale="log")
-        ax.legend()
+        ax2.set(xlabel="heavy atoms", ylabel="peak RSS rise (MiB)", title="slim, batch 16", yscale="log")
+        ax.legend(fontsize=7), ax2.legend(fontsize=7)
     if results.get("dataset_curve"):
         d = results["dataset_curve"]
         ax = axes.pop(0)
@@ -723,6 +841,9 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--profile", choices=sorted(ARCHS), help="print a torch.profiler table and exit")
     p.add_argument("--no-curves", action="store_true")
+    p.add_argument("--prototype", action="store_true",
+                   help="also run the sketch of the proposed model changes (unpadded layers, attention core "
+                        "that recomputes the softmax in backward, fused AdamW) as a third side")
     p.add_argument("--worker", nargs=3, metavar=("KIND", "SPEC", "OUT"), help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -758,8 +879,8 @@ def main(argv=None) -> dict:
         Path(out).write_text(json.dumps(result))
         return result
     torch.set_num_threads(args.threads)
-    args.rounds = args.rounds or (5 if args.quick else 7)
-    args.prep_molecules = args.prep_molecules or (256 if args.quick else 1024)
+    args.rounds = args.rounds or (3 if args.quick else 5)
+    args.prep_molecules = args.prep_molecules or (128 if args.quick else 512)
     args.batches_per_set = args.batches_per_set or (1 if args.quick else 2)
     configs = [c for c in args.configs.split(",") if c]
     meta = {"when": time.strftime("%Y-%m-%d %H:%M"), "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
@@ -775,34 +896,39 @@ def main(argv=None) -> dict:
     log = lambda msg: print(f"[{time.perf_counter() - start:6.1f}s] {msg}", flush=True)  # noqa: E731
     prep_smiles = [s for smiles in per_set.values() for s in smiles]
     log(f"preprocessing: {len(prep_smiles)} molecules from {', '.join(per_set)}")
-    prep = bench_prep(prep_smiles, 64, max(3, args.rounds // 2))
-    models, memory = {}, {}
+    prep = bench_prep(prep_smiles, 64, args.rounds)
+    sides = ["ours", "ref"] + (["proposal"] if args.prototype else [])
+    models, jobs = {}, []
     for arch in configs:
         sets, meta["batch_sets"] = model_sets(per_set, arch, args.batches_per_set)
-        log(f"{arch}: throughput on {len(sets)} batches of {BATCH[arch]}")
-        models[arch] = bench_model(arch, sets, args.rounds, args.seed)
-        log(f"{arch}: memory (fresh subprocesses)")
-        spec = dict(arch=arch, graph_sets=sets, seed=args.seed)
-        memory[arch] = {impl: run_worker("memory", dict(spec, impl=impl), args.threads) for impl in ("ours", "ref")}
+        log(f"{arch}: throughput on {len(sets)} batches of {BATCH[arch]} ({', '.join(sides)})")
+        models[arch] = bench_model(arch, sets, args.rounds, args.seed, args.prototype)
+        if args.quick:  # memory on the widest batch only (the one that sets the peak)
+            sets = [max(sets, key=lambda gs: gs[0]["num_nodes"])]
+        jobs += [("memory", dict(arch=arch, graph_sets=sets, seed=args.seed, impl=impl)) for impl in sides]
+    log(f"memory: {len(jobs)} fresh subprocesses, two at a time")
+    memory: dict = {}
+    for (_, spec), res in zip(jobs, run_workers(jobs, args.threads)):
+        memory.setdefault(spec["arch"], {})[spec["impl"]] = res
     results = {"meta": meta, "prep": prep, "models": models, "memory": memory}
     if not args.quick and not args.no_curves:
-        log("size curve (slim, poly-alanine)")
+        log("size curve (slim, poly-alanine), one subprocess per side")
         spec = dict(arch="slim", batch=16, sizes=[11, 21, 51, 101, 151, 201], reps=3, seed=args.seed)
-        results["size_curve"] = {impl: run_worker("curve", dict(spec, impl=impl), args.threads)["rows"]
-                                 for impl in ("ours", "ref")}
+        rows = run_workers([("curve", dict(spec, impl=impl)) for impl in sides], args.threads, parallel=1)
+        results["size_curve"] = {impl: r["rows"] for impl, r in zip(sides, rows)}
         log("dataset-size curve")
         qm9 = all_smiles.get("qm9") or next(iter(all_smiles.values()))
         pool = sample_molecules(qm9, 16000, args.seed)
         results["dataset_curve"] = dataset_curve(pool, [1000, 4000, 16000], 64)
     meta["load_after"] = load_load()
     meta["seconds"] = round(time.perf_counter() - start, 1)
-    line = summary(prep, models, memory) if set(configs) == set(ARCHS) else {}
+    line = summary(prep, models, memory)
     results["summary"] = line
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(results, indent=1))
-    text = markdown(results) if line else json.dumps(results, indent=1)
+    text = markdown(results)
     (args.out / "bench.md").write_text(text)
-    plotted = plot(results, args.out / "bench.png") if line else False
+    plotted = plot(results, args.out / "bench.png")
     print(text)
     log(f"wrote {args.out}/bench.md, bench.json" + (", bench.png" if plotted else ""))
     print(json.dumps(line))
