@@ -32,18 +32,20 @@ class UserError(Exception):
     """An input problem that is reported in one line, without a traceback."""
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from graphormer.chem import MoleculeError
-    from graphormer.data.table import DataError
-    from graphormer.inference.checkpoint import CheckpointError
+def _loaded(*where: tuple[str, str]) -> list[type[BaseException]]:
+    """Exception classes of the modules already imported (an unimported module raised nothing), so that
+    handling an error never imports Lightning."""
+    return [getattr(sys.modules[module], name) for module, name in where if module in sys.modules]
 
-    return (UserError, DataError, MoleculeError, CheckpointError, FileNotFoundError)
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    return (UserError, FileNotFoundError, *_loaded(("graphormer.chem.errors", "MoleculeError"),
+                                                   ("graphormer.data.table", "DataError"),
+                                                   ("graphormer.inference.checkpoint", "CheckpointError")))
 
 
 def _interruptions() -> tuple[type[BaseException], ...]:
-    from graphormer.train.resume import TrainingInterrupted
-
-    return (TrainingInterrupted,)
+    return tuple(_loaded(("graphormer.train.resume", "TrainingInterrupted")))
 
 
 def _run_dir() -> Path:
@@ -51,6 +53,9 @@ def _run_dir() -> Path:
 
 
 def _train(cfg: DictConfig) -> float | None:
+    from graphormer.configs.checks import check_config
+
+    check_config(cfg)  # before the heavy imports: a typo in a value is reported within seconds
     from graphormer.train.run import train
 
     metrics = train(cfg, _run_dir())
@@ -58,6 +63,9 @@ def _train(cfg: DictConfig) -> float | None:
 
 
 def _finetune(cfg: DictConfig) -> float | None:
+    from graphormer.configs.checks import check_config
+
+    check_config(cfg)
     from graphormer.train.finetune import finetune
 
     metrics = finetune(cfg, _run_dir())

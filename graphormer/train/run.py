@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from graphormer.data.datamodule import MoleculeDataModule
 from graphormer.data.table import DataError
 from graphormer.model.presets import count_parameters
-from graphormer.train.checks import check_config
+from graphormer.configs.checks import check_config
 from graphormer.train.metrics import TaskMetrics
 from graphormer.train.module import GraphormerModule
 from graphormer.train.resume import (ResumableCSVLogger, ResumableDataModule, ResumeState, SafeCheckpointIO,
