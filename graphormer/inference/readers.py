@@ -10,10 +10,11 @@ from __future__ import annotations
 import csv
 import gzip
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Iterator
 
-from graphormer.data.table import DataError
+from graphormer.data.table import READ_ERRORS, DataError
 
 
 @dataclass
@@ -29,6 +30,17 @@ def _open_text(path: Path):
     if path.suffix == ".gz":
         return gzip.open(path, "rt", newline="", encoding="utf-8-sig")
     return open(path, newline="", encoding="utf-8-sig")
+
+
+def _delimiter(header: str, path: Path) -> str:
+    """',' unless the file is a .tsv, or its header has no comma but tabs or semicolons (TSV, European CSV)."""
+    if any(s.lower() == ".tsv" for s in path.suffixes):
+        return "\t"
+    if "," not in header:
+        for candidate in ("\t", ";"):
+            if candidate in header:
+                return candidate
+    return ","
 
 
 def _kind(path: Path) -> str:
@@ -52,30 +64,46 @@ class InputReader:
         self.smiles_column = smiles_column
         self.columns: list[str] = []
         self._records = {"csv": self._csv, "smi": self._smi, "sdf": self._sdf}[self.kind]()
-        first = next(self._records, None)  # reads the header (sets columns) and the first record
-        self._first = first
+        self._first = self._next()  # reads the header (sets columns) and the first record
+        if self._first is None:
+            raise DataError(f"{self.path}: no molecules in the file")
+
+    def _next(self) -> Record | None:
+        """The next record; a file that turns out damaged or mis-encoded: one line naming it, no traceback."""
+        try:
+            return next(self._records, None)
+        except READ_ERRORS as err:
+            raise DataError(f"{self.path}: cannot read file ({type(err).__name__}: {err})") from None
 
     def __iter__(self) -> Iterator[Record]:
-        if self._first is not None:
-            yield self._first
-        yield from self._records
+        record = self._first
+        while record is not None:
+            yield record
+            record = self._next()
 
-    def _csv(self) -> Iterator[Record]:
-        try:
-            handle = _open_text(self.path)
-            reader = csv.reader(line for line in handle if not line.startswith("#"))
-            header = next(reader, None)
-        except (OSError, UnicodeDecodeError) as err:
-            raise DataError(f"{self.path}: cannot read file ({err})") from None
-        if not header:
-            raise DataError(f"{self.path}: file is empty")
-        self.columns = [h.strip() for h in header]
+    def _column(self) -> int:
+        """The SMILES column's position: by name or 0-based index (default the first column)."""
         column = 0 if self.smiles_column is None else self.smiles_column
+        if isinstance(column, str) and column not in self.columns and column.lstrip("-").isdigit():
+            column = int(column)
         if isinstance(column, str):
             if column not in self.columns:
                 raise DataError(f"{self.path}: no column named {column!r} (columns: {', '.join(self.columns)})")
-            column = self.columns.index(column)
-        with handle:
+            return self.columns.index(column)
+        if not -len(self.columns) <= column < len(self.columns):
+            raise DataError(f"{self.path}: smiles_column={column} is out of range (the file has "
+                            f"{len(self.columns)} columns: {', '.join(self.columns)})")
+        return column % len(self.columns)
+
+    def _csv(self) -> Iterator[Record]:
+        with _open_text(self.path) as handle:
+            lines = (line for line in handle if not line.startswith("#"))
+            header = next((line for line in lines if line.strip()), None)  # the first non-blank line
+            if header is None:
+                raise DataError(f"{self.path}: file is empty")
+            reader = csv.reader(chain([header], lines), delimiter=_delimiter(header, self.path))
+            self.columns = [h.strip() for h in next(reader)]
+            column = self._column()
             for row, cells in enumerate((c for c in reader if c), start=1):
                 cells = cells + [""] * (len(self.columns) - len(cells))
                 yield Record(row, cells[:len(self.columns)], cells[column].strip())
@@ -95,19 +123,23 @@ class InputReader:
                     continue
                 yield Record(row, [parts[0], name], parts[0])
 
+    def _open_binary(self):
+        return gzip.open(self.path, "rb") if self.path.suffix == ".gz" else open(self.path, "rb")
+
     def _sdf(self) -> Iterator[Record]:
         from rdkit import Chem, RDLogger
 
         RDLogger.DisableLog("rdApp.*")
-        handle = gzip.open(self.path, "rb") if self.path.suffix == ".gz" else open(self.path, "rb")
         props: list[str] | None = None
-        with handle:
-            for row, mol in enumerate(Chem.ForwardSDMolSupplier(handle), start=1):
+        # A second, unsanitized pass in lockstep says why a record failed (valence, kekulization...).
+        with self._open_binary() as handle, self._open_binary() as raw_handle:
+            raw = Chem.ForwardSDMolSupplier(raw_handle, sanitize=False, removeHs=False)
+            for row, (mol, unsanitized) in enumerate(zip(Chem.ForwardSDMolSupplier(handle), raw), start=1):
                 if props is None:
                     props = sorted(mol.GetPropNames()) if mol is not None else []
                     self.columns = ["name", "smiles", *props]
                 if mol is None:
-                    yield Record(row, [""] * len(self.columns), None, error="unreadable SDF record")
+                    yield Record(row, [""] * len(self.columns), None, error=_sdf_problem(unsanitized))
                     continue
                 smiles = Chem.MolToSmiles(mol)
                 values = [mol.GetProp(p) if mol.HasProp(p) else "" for p in props]
@@ -115,3 +147,16 @@ class InputReader:
                 yield Record(row, [name, smiles, *values], smiles, mol)
         if props is None:
             self.columns = ["name", "smiles"]
+
+
+def _sdf_problem(mol) -> str:
+    """Why RDKit rejected an SDF record, from its unsanitized parse."""
+    if mol is None:
+        return "unreadable SDF record"
+    from rdkit import Chem
+
+    problems = list(Chem.DetectChemistryProblems(mol))
+    if not problems:
+        return "unreadable SDF record (sanitization failed)"
+    kind = {"AtomValenceException": "valence error"}.get(problems[0].GetType(), "sanitization error")
+    return f"{kind}: {problems[0].Message()}"
