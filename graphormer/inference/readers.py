@@ -136,17 +136,23 @@ class InputReader:
             raw = Chem.ForwardSDMolSupplier(raw_handle, sanitize=False, removeHs=False)
             for row, (mol, unsanitized) in enumerate(zip(Chem.ForwardSDMolSupplier(handle), raw), start=1):
                 if props is None:
-                    props = sorted(mol.GetPropNames()) if mol is not None else []
+                    first = mol if mol is not None else unsanitized
+                    props = sorted(first.GetPropNames()) if first is not None else []
                     self.columns = ["name", "smiles", *props]
-                if mol is None:
-                    yield Record(row, [""] * len(self.columns), None, error=_sdf_problem(unsanitized))
+                if mol is None:  # keep the record's name and fields, say why it has no prediction
+                    yield Record(row, _sdf_cells(unsanitized, props, ""), None, error=_sdf_problem(unsanitized))
                     continue
                 smiles = Chem.MolToSmiles(mol)
-                values = [mol.GetProp(p) if mol.HasProp(p) else "" for p in props]
-                name = mol.GetProp("_Name") if mol.HasProp("_Name") else ""
-                yield Record(row, [name, smiles, *values], smiles, mol)
+                yield Record(row, _sdf_cells(mol, props, smiles), smiles, mol)
         if props is None:
             self.columns = ["name", "smiles"]
+
+
+def _sdf_cells(mol, props: list[str], smiles: str) -> list[str]:
+    if mol is None:
+        return ["", smiles, *[""] * len(props)]
+    name = mol.GetProp("_Name") if mol.HasProp("_Name") else ""
+    return [name, smiles, *[mol.GetProp(p) if mol.HasProp(p) else "" for p in props]]
 
 
 def _sdf_problem(mol) -> str:
