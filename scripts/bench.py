@@ -26,7 +26,8 @@ fight the other jobs for the cores and give slower, noisier numbers.
     python scripts/bench.py --quick                  # < 5 min on 2 cores; ends with one JSON line
     python scripts/bench.py                          # + size curve (chains, 10-200 atoms), dataset-size curve
     python scripts/bench.py --profile slim           # torch.profiler table of one training step, both sides
-    python scripts/bench.py --out /tmp/bench         # results dir (default scripts/bench_results/, untracked)
+    python scripts/bench.py --out /tmp/bench         # results dir (default scripts/bench_results/; the script
+                                                     # writes a `*` .gitignore into it, so it stays untracked)
 
 Data: QM9, ZINC 12k and ogbg-molhiv from ../shared/data (or $GRAPHORMER_SHARED_DATA); without them the NCI
 file shipped with RDKit. Needs the `reference` extra (transformers 4.57.x, Cython < 3.1) and, for the PNG,
@@ -943,6 +944,8 @@ def main(argv=None) -> dict:
     line = summary(prep, models, memory)
     results["summary"] = line
     args.out.mkdir(parents=True, exist_ok=True)
+    if not (args.out / ".gitignore").exists():  # results never get committed by accident
+        (args.out / ".gitignore").write_text("*\n")
     (args.out / "bench.json").write_text(json.dumps(results, indent=1))
     text = markdown(results)
     (args.out / "bench.md").write_text(text)
