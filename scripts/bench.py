@@ -228,9 +228,23 @@ def ours_forward(model, batch: dict) -> torch.Tensor:
 #      bias and the bool dropout mask, and recomputes the softmax in backward (flash-attention style);
 #  (3) dropout masks from 16-bit lanes of 64-bit random words (3x cheaper than rand_like on CPU);
 #  (4) AdamW(fused=True).
+PROTO_PARTS = {"unpad", "recompute", "lanes", "fused"}  # --prototype-parts: switch parts off to see each gain
+
+
+def set_proto_parts(parts) -> None:
+    unknown = set(parts) - {"unpad", "recompute", "lanes", "fused"}
+    if unknown:
+        raise ValueError(f"unknown prototype parts {sorted(unknown)}")
+    PROTO_PARTS.clear()
+    PROTO_PARTS.update(parts)
+    SIDES["proposal"] = (proto_forward, 0, {"fused": True} if "fused" in parts else {})
+
+
 def keep_mask(shape, p: float) -> tuple[torch.Tensor, float]:
     """Bool dropout keep-mask and the keep scale. Four 16-bit lanes per full-range 64-bit draw: about 3x
     cheaper on CPU than `rand_like(x) >= p`; P(drop) = round(65536 p) / 65536 (0.1 -> 0.1000061)."""
+    if "lanes" not in PROTO_PARTS:
+        return torch.rand(shape) >= p, 1.0 / (1.0 - p)
     n = int(np.prod(shape))
     words = torch.empty(-(-n // 4), dtype=torch.int64).random_(-2 ** 63, None)
     cut = round(p * 65536)
@@ -278,6 +292,12 @@ class BiasedAttentionCore(torch.autograd.Function):
         return grad_q, grad_k, grad_v, grad_s if ctx.needs_input_grad[3] else None, None
 
 
+def plain_core(q, k, v, bias, p: float) -> torch.Tensor:
+    """The same computation with plain autograd (keeps probabilities, mask and dropped probabilities)."""
+    probs = torch.softmax(torch.matmul(q, k.transpose(-2, -1)) + bias, dim=-1)
+    return torch.matmul(fast_dropout(probs, p, p > 0), v)
+
+
 def proto_layer(layer, h, bias, tokens, B: int, T: int, train_core: bool):
     """One post-LN encoder layer on packed tokens h [n, d]; `tokens` = positions of h in the [B*T] grid."""
     att = layer.self_attn
@@ -288,7 +308,8 @@ def proto_layer(layer, h, bias, tokens, B: int, T: int, train_core: bool):
 
     q, k, v = padded(att.q_proj(h) * att.scaling), padded(att.k_proj(h)), padded(att.v_proj(h))
     if train_core:
-        out = BiasedAttentionCore.apply(q, k, v, bias, att.attention_dropout if layer.training else 0.0)
+        core = BiasedAttentionCore.apply if "recompute" in PROTO_PARTS else plain_core
+        out = core(q, k, v, bias, att.attention_dropout if layer.training else 0.0)
     else:
         out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1.0)
     out = att.out_proj(out.transpose(1, 2).reshape(B * T, -1).index_select(0, tokens))
@@ -306,6 +327,8 @@ def proto_forward(model, batch: dict, train_core: bool | None = None) -> torch.T
     h = model.embed_dropout(model.embed_layer_norm(h))
     B, T, d = h.shape
     real = torch.nn.functional.pad(node_mask, (1, 0), value=True)  # graph token + real atoms
+    if "unpad" not in PROTO_PARTS:
+        real = torch.ones_like(real)
     tokens = real.reshape(-1).nonzero().squeeze(1)
     h = h.reshape(B * T, d).index_select(0, tokens)
     for layer in model.layers:
@@ -610,7 +633,7 @@ def run_workers(jobs: list[tuple[str, dict]], threads: int, parallel: int = 2) -
         procs, outs = [], []
         for i, (kind, spec) in enumerate(jobs):
             spec_path, out_path = Path(tmp) / f"spec{i}.pkl", Path(tmp) / f"out{i}.json"
-            spec_path.write_bytes(pickle.dumps(dict(spec, threads=threads)))
+            spec_path.write_bytes(pickle.dumps(dict(spec, threads=threads, proto_parts=sorted(PROTO_PARTS))))
             outs.append(out_path)
             if len(procs) >= parallel:
                 procs.pop(0).wait()
@@ -663,15 +686,18 @@ def dataset_curve(smiles: list[str], sizes: list[int], batch: int) -> list[dict]
 
 # ============================================================================================ profiling
 def profile(arch: str, graph_sets: list[list[dict]], seed: int, rows: int = 25) -> str:
-    """torch.profiler tables (self CPU time) of two training steps and two inference calls, both sides."""
+    """torch.profiler tables (self CPU time) of a pass of training steps and of inference calls over the
+    batches, for ours, the reference and the proposal sketch."""
     from torch.profiler import ProfilerActivity, profile as torch_profile
 
     theirs = ref_model(arch, seed)
     ours = ours_from_reference(theirs)
     batches = make_batches(graph_sets, arch)
     text = []
-    for name, model, fwd, k in (("ours", ours, ours_forward, 0), ("reference", theirs, ref_forward, 1)):
-        opt = torch.optim.AdamW(model.parameters(), lr=LR)
+    sides = (("ours", ours, "ours"), ("reference", theirs, "ref"), ("proposal", ours, "proposal"))
+    for name, model, side in sides:
+        fwd, k, opt_args = SIDES[side]
+        opt = torch.optim.AdamW(model.parameters(), lr=LR, **opt_args)
         for mode in ("train", "infer"):
             model.train(mode == "train")
             step = (lambda b: train_step(fwd, model, opt, b[k], b[2])) if mode == "train" else \
@@ -863,6 +889,8 @@ def parse_args(argv=None):
     p.add_argument("--prototype", action="store_true",
                    help="also run the sketch of the proposed model changes (unpadded layers, attention core "
                         "that recomputes the softmax in backward, fused AdamW) as a third side")
+    p.add_argument("--prototype-parts", default="unpad,recompute,lanes,fused",
+                   help="which parts of the sketch to switch on (ablation)")
     p.add_argument("--worker", nargs=3, metavar=("KIND", "SPEC", "OUT"), help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -894,16 +922,19 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     if args.worker:
         kind, spec, out = args.worker
-        result = WORKERS[kind](pickle.loads(Path(spec).read_bytes()))
+        spec = pickle.loads(Path(spec).read_bytes())
+        set_proto_parts(spec.get("proto_parts", PROTO_PARTS))
+        result = WORKERS[kind](spec)
         Path(out).write_text(json.dumps(result))
         return result
     torch.set_num_threads(args.threads)
+    set_proto_parts([x for x in args.prototype_parts.split(",") if x])
     args.rounds = args.rounds or (3 if args.quick else 5)
     args.prep_molecules = args.prep_molecules or (128 if args.quick else 512)
     args.batches_per_set = args.batches_per_set or (1 if args.quick else 2)
     configs = [c for c in args.configs.split(",") if c]
     meta = {"when": time.strftime("%Y-%m-%d %H:%M"), "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
-            "threads": args.threads, "load_before": load_load(), "rounds": args.rounds, "torch": torch.__version__}
+            "threads": args.threads, "load_before": load_load(), "prototype_parts": sorted(PROTO_PARTS), "rounds": args.rounds, "torch": torch.__version__}
     start = time.perf_counter()
     all_smiles = dataset_smiles()
     per_set, meta["datasets"] = pick_sets(args, all_smiles)
