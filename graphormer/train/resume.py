@@ -29,7 +29,7 @@ from typing import Any, Iterator
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, Checkpoint
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
@@ -306,12 +306,38 @@ class ResumableCSVLogger(CSVLogger):
         return self._experiment
 
 
+# ------------------------------------------------------------------------------------------ last.ckpt
+class SaveLast(Checkpoint):  # a Checkpoint: Lightning runs it after the best-model ModelCheckpoint
+    """`last.ckpt` always holds the latest state: at the end of every epoch (after its validation), and every
+    `every_n_steps` training steps (mid-epoch). Lightning's ModelCheckpoint(save_last=True) refreshes it only
+    in epochs whose monitored metric improved, so `ckpt_path=last` would lose the epochs after the best one.
+
+    The epoch-end save comes after the best-model callback has seen the validation (both act at train epoch
+    end), so its best score travels in the checkpoint. An epoch's last batch gets no step checkpoint: a
+    checkpoint between that batch and the epoch end would make Lightning repeat the epoch on resume.
+    """
+
+    def __init__(self, path: Path, every_n_steps: int | None = None):
+        self.path = Path(path)
+        self.every_n_steps = every_n_steps
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        every = self.every_n_steps
+        if every and trainer.global_step % every == 0 and batch_idx + 1 < trainer.num_training_batches \
+                and not trainer.fast_dev_run:
+            trainer.save_checkpoint(self.path)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if not trainer.fast_dev_run:
+            trainer.save_checkpoint(self.path)
+
+
 # ------------------------------------------------------------------------------------------- Ctrl-C
 class TrainingInterrupted(Exception):
     """Ctrl-C during training: `last.ckpt` holds the state after the last finished step."""
 
 
-class StopOnInterrupt(Callback):
+class StopOnInterrupt(Checkpoint):
     """First Ctrl-C: finish the running step, save `path`, stop. A second Ctrl-C aborts at once.
 
     Single-process runs only (under DDP every rank would have to agree on the step; Lightning's own
@@ -340,10 +366,19 @@ class StopOnInterrupt(Callback):
             signal.signal(signal.SIGINT, self._previous)
             self._previous = None
 
+    def _save(self, trainer) -> None:
+        trainer.save_checkpoint(self.path)
+        self.saved_step = trainer.global_step
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        # After an epoch's last batch, wait for the epoch's end (validation, best model): a checkpoint
+        # saved in between would make Lightning repeat the epoch on resume.
+        if self.requested and self.saved_step is None and batch_idx + 1 < trainer.num_training_batches:
+            self._save(trainer)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
         if self.requested and self.saved_step is None:
-            trainer.save_checkpoint(self.path)
-            self.saved_step = trainer.global_step
+            self._save(trainer)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if self.saved_step is not None:  # the previous step's metrics are logged by now

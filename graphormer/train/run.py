@@ -18,7 +18,7 @@ from graphormer.configs.checks import check_config
 from graphormer.train.metrics import TaskMetrics
 from graphormer.train.module import GraphormerModule
 from graphormer.train.resume import (ResumableCSVLogger, ResumableDataModule, ResumeState, SafeCheckpointIO,
-                                     StopOnInterrupt, TrainingInterrupted)
+                                     SaveLast, StopOnInterrupt, TrainingInterrupted)
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +88,12 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, module: GraphormerModule, datam
     task = module.task
     metric, mode = MONITOR[task]
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=f"val/{metric}", mode=mode,
-                                 save_last=True, save_top_k=1, enable_version_counter=False, auto_insert_metric_name=False)
-    interrupt = StopOnInterrupt(run_dir / "checkpoints" / "last.ckpt")
-    callbacks = [checkpoint, LearningRateMonitor(logging_interval="step"), ResumeState(), interrupt]
-    if cfg.get("checkpoint_every_n_steps"):  # mid-epoch last.ckpt, for resuming long epochs
-        callbacks.append(ModelCheckpoint(dirpath=run_dir / "checkpoints", save_top_k=0, save_last=True,
-                                         every_n_train_steps=cfg.checkpoint_every_n_steps, enable_version_counter=False))
+                                 save_top_k=1, enable_version_counter=False, auto_insert_metric_name=False)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    interrupt = StopOnInterrupt(last)
+    # last.ckpt: after every validation, and every checkpoint_every_n_steps steps (resuming long epochs)
+    callbacks = [checkpoint, SaveLast(last, cfg.get("checkpoint_every_n_steps")),
+                 LearningRateMonitor(logging_interval="step"), ResumeState(), interrupt]
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=f"val/{metric}", mode=mode, patience=cfg.early_stopping_patience))
     trainer_args = {k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if v is not None}
@@ -104,7 +104,7 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, module: GraphormerModule, datam
     if interrupt.requested:  # Ctrl-C in the last step or in validation: no test on a cut-short run
         raise TrainingInterrupted(interrupt.message())
 
-    best = checkpoint.best_model_path or checkpoint.last_model_path
+    best = checkpoint.best_model_path or (str(last) if last.is_file() else None)
     results = trainer.test(module, datamodule=datamodule, ckpt_path=best or None, verbose=False)[0]
     test = {k.split("/", 1)[1]: float(v) for k, v in results.items() if k.startswith("test/") and k != "test/loss"}
     mean = module.target_mean.cpu().numpy().astype(np.float64)

@@ -1,0 +1,220 @@
+"""A run a user can leave overnight: interrupted (Ctrl-C, then SIGKILL) and resumed, it ends with exactly the
+weights and metrics of an uninterrupted run; two runs with the same seed give identical loss curves;
+checkpoint writes are atomic and a damaged checkpoint is named, never loaded.
+
+The CLI runs are real `python -m graphormer` processes (fresh interpreters, as a user starts them), shared
+by the tests of this file and tests/integration/test_golden.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+# Tiny, deterministic and with dropout (so the random states matter): 300 molecules, 8 batches an epoch,
+# 3 epochs, a step checkpoint every 5 steps (mid-epoch).
+TINY_RUN = ["model.num_layers=2", "model.embed_dim=16", "model.ffn_dim=16", "model.num_heads=2",
+            "model.attention_dropout=0.1", "model.activation_dropout=0.1", "model.dropout=0.1",
+            "trainer.max_epochs=3", "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1",
+            "trainer.deterministic=true", "data.batch_size=32", "threads=1", "seed=0", "checkpoint_every_n_steps=5"]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled", "PYTHONPATH": str(REPO)}
+
+
+class Run:
+    """One `graphormer train` process writing into `folder / name`."""
+
+    def __init__(self, folder: Path, name: str, data: Path, *extra: str):
+        self.dir = folder / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.log = folder / f"{name}.log"
+        argv = [sys.executable, "-m", "graphormer", "train", "data=csv", f"data.path={data}", *TINY_RUN,
+                f"data.cache_dir={folder / 'cache'}", f"hydra.run.dir={self.dir}", *extra]
+        self.err_path = folder / f"{name}.err"
+        self.proc = subprocess.Popen(argv, cwd=folder, env=ENV, stdout=open(self.log, "w"),
+                                     stderr=open(self.err_path, "w"))
+
+    def last_step(self) -> int:
+        """The highest step with a train/loss row in metrics.csv (rows are written as they are logged)."""
+        try:
+            with open(self.dir / "metrics.csv", newline="") as handle:
+                return max((int(r["step"]) for r in csv.DictReader(handle) if r.get("train/loss")), default=-1)
+        except (OSError, ValueError, KeyError):
+            return -1
+
+    def signal_at(self, step: int, sig: int, timeout: float = 300) -> None:
+        """Send `sig` once metrics.csv shows `step`; fails if the run ends first."""
+        deadline = time.monotonic() + timeout
+        while self.last_step() < step:
+            assert self.proc.poll() is None, f"run ended before step {step}:\n{self.stderr[-3000:]}"
+            assert time.monotonic() < deadline, "timed out waiting for the run"
+            time.sleep(0.01)
+        self.proc.send_signal(sig)
+
+    def wait(self) -> int:
+        return self.proc.wait(timeout=600)
+
+    @property
+    def stderr(self) -> str:
+        return self.err_path.read_text(errors="replace")
+
+    def checkpoint(self, name: str = "last.ckpt") -> dict:
+        return torch.load(self.dir / "checkpoints" / name, map_location="cpu", weights_only=False)
+
+    def metrics(self) -> list[dict]:
+        with open(self.dir / "metrics.csv", newline="") as handle:
+            return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="session")
+def training_runs(tmp_path_factory, nci_csv) -> dict:
+    """reference and repeat: uninterrupted, same seed. resumed: Ctrl-C at ~step 6, resumed and SIGKILLed at
+    ~step 12 (after the step-10 checkpoint), resumed again to the end."""
+    folder = tmp_path_factory.mktemp("reliability")
+    reference = Run(folder, "reference", nci_csv)
+    repeat = Run(folder, "repeat", nci_csv)
+    first = Run(folder, "resumed", nci_csv)
+    first.signal_at(6, signal.SIGINT)
+    info = {"sigint": (first.wait(), first.stderr)}
+    info["after_sigint"] = first.checkpoint()
+    second = Run(folder, "resumed", nci_csv, "ckpt_path=last")
+    second.signal_at(12, signal.SIGKILL)
+    info["sigkill"] = (second.wait(), second.stderr)
+    info["after_sigkill"] = second.checkpoint()
+    third = Run(folder, "resumed", nci_csv, "ckpt_path=last")
+    info["final"] = (third.wait(), third.stderr)
+    for run in (reference, repeat):
+        assert run.wait() == 0, run.stderr[-3000:]
+    assert info["final"][0] == 0, info["final"][1][-3000:]
+    return {"reference": reference, "repeat": repeat, "resumed": third, "folder": folder, "data": nci_csv, **info}
+
+
+def _weights(run: Run) -> dict[str, torch.Tensor]:
+    return run.checkpoint()["state_dict"]
+
+
+def _rows_per_step(rows: list[dict]) -> dict[tuple[str, str], int]:
+    """How often each (step, metric) was logged."""
+    counts: dict[tuple[str, str], int] = {}
+    for row in rows:
+        for key, value in row.items():
+            if value != "" and key not in ("step", "epoch"):
+                counts[(row["step"], key)] = counts.get((row["step"], key), 0) + 1
+    return counts
+
+
+# --------------------------------------------------------------------------------------------- resume
+def test_interrupted_and_killed_run_resumes_to_the_uninterrupted_weights(training_runs):
+    reference, resumed = training_runs["reference"], training_runs["resumed"]
+    killed_at = training_runs["after_sigkill"]
+    # The SIGKILL left a mid-epoch step checkpoint: the resumed run had to skip the batches already done.
+    position = killed_at["train_loader"]["position"]
+    assert killed_at["global_step"] % 5 == 0 and 0 < position < 8, (killed_at["global_step"], position)
+    want, got = _weights(reference), _weights(resumed)
+    assert want.keys() == got.keys()
+    different = [k for k in want if not torch.equal(want[k], got[k])]
+    assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
+    assert resumed.checkpoint()["global_step"] == reference.checkpoint()["global_step"] == 24
+
+
+def test_resumed_metrics_have_every_step_once(training_runs):
+    reference, resumed = training_runs["reference"].metrics(), training_runs["resumed"].metrics()
+    counts = _rows_per_step(resumed)
+    assert counts == _rows_per_step(reference)
+    assert set(counts.values()) == {1}, "a metric was logged twice for one step"
+    train_steps = sorted(int(r["step"]) for r in resumed if r["train/loss"])
+    assert train_steps == list(range(24))
+    assert resumed == reference  # same rows, same order, same values
+
+
+def test_ctrl_c_stops_after_a_step_with_a_usable_checkpoint(training_runs):
+    code, err = training_runs["sigint"]
+    assert code == 130 and "Traceback" not in err
+    line = [l for l in err.splitlines() if l.startswith("interrupted:")][-1]
+    last = training_runs["resumed"].dir / "checkpoints" / "last.ckpt"
+    assert str(last) in line and "ckpt_path=last" in line
+    saved = training_runs["after_sigint"]
+    assert f"step {saved['global_step']}" in line and saved["global_step"] >= 7
+    assert "rng_states" in saved and "train_loader" in saved  # what an exact resume needs
+
+
+def test_sigkill_exit_code(training_runs):
+    code, _ = training_runs["sigkill"]
+    assert code == -signal.SIGKILL
+
+
+# ---------------------------------------------------------------------------------- reproducibility
+def test_same_seed_same_loss_curve(training_runs):
+    """Two runs, same seed, config and thread count: the loss curves are bit-identical."""
+    first, second = training_runs["reference"].metrics(), training_runs["repeat"].metrics()
+    losses = lambda rows: [(r["step"], r["train/loss"]) for r in rows if r["train/loss"]]  # noqa: E731
+    assert len(losses(first)) == 24 and losses(first) == losses(second)
+    assert first == second
+    want, got = _weights(training_runs["reference"]), _weights(training_runs["repeat"])
+    assert all(torch.equal(want[k], got[k]) for k in want)
+
+
+# -------------------------------------------------------------------------------------- checkpoints
+def test_damaged_checkpoint_is_named_not_loaded(training_runs):
+    """A truncated last.ckpt stops `ckpt_path=last` with one line naming the file."""
+    folder = training_runs["folder"]
+    run_dir = folder / "damaged"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    data = (training_runs["reference"].dir / "checkpoints" / "last.ckpt").read_bytes()
+    (run_dir / "checkpoints" / "last.ckpt").write_bytes(data[: len(data) // 2])
+    proc = subprocess.run([sys.executable, "-m", "graphormer", "train", "data=csv",
+                           f"data.path={training_runs['data']}", *TINY_RUN, f"data.cache_dir={folder / 'cache'}",
+                           f"hydra.run.dir={run_dir}", "resume=true"], cwd=folder, env=ENV, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    error = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+    assert len(error) == 1 and str(run_dir / "checkpoints" / "last.ckpt") in error[0]
+    assert "not a readable checkpoint" in error[0]
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    """A save that dies half-way leaves the previous checkpoint intact and no stray file."""
+    from graphormer.train.resume import SafeCheckpointIO
+
+    io = SafeCheckpointIO()
+    path = tmp_path / "last.ckpt"
+    io.save_checkpoint({"state_dict": {"w": torch.ones(3)}}, path)
+    before = path.read_bytes()
+
+    def dies_half_way(obj, handle, *args, **kwargs):
+        handle.write(b"PK\x03\x04 half a zip")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", dies_half_way)
+    with pytest.raises(OSError, match="disk full"):
+        io.save_checkpoint({"state_dict": {"w": torch.zeros(3)}}, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+    monkeypatch.undo()
+    assert torch.equal(torch.load(path, weights_only=True)["state_dict"]["w"], torch.ones(3))
+
+
+def test_trainer_uses_the_atomic_writer():
+    """Lightning's default writer goes through fsspec's temp file in /tmp and a copy when /tmp is another
+    file system, so a crash can leave a partial file; the train run installs SafeCheckpointIO instead."""
+    source = (REPO / "graphormer" / "train" / "run.py").read_text()
+    assert "plugins=[SafeCheckpointIO(module)]" in source
+
+
+def test_metrics_rows_cut_short_by_a_crash_are_dropped(tmp_path):
+    """Resuming drops rows of the steps it logs again and a last row the crash cut in half."""
+    from graphormer.train.resume import _ResumableWriter
+
+    path = tmp_path / "metrics.csv"
+    path.write_text("epoch,step,train/loss\n0,0,1.5\n0,1,1.4\n0,2,1.3\n0,3,1.")
+    writer = _ResumableWriter(str(tmp_path), resume=True)
+    writer.log_metrics({"train/loss": 1.25, "epoch": 0}, step=2)
+    assert path.read_text().splitlines() == ["epoch,step,train/loss", "0,0,1.5", "0,1,1.4", "0,2,1.25"]
