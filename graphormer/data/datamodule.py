@@ -23,11 +23,14 @@ from graphormer.data.table import TASKS, DataError, MoleculeTable, SkippedRow
 log = logging.getLogger(__name__)
 
 
-def write_skipped_rows(skipped: Sequence[SkippedRow], total: int, path: Path) -> str:
+def write_skipped_rows(skipped: Sequence[SkippedRow], total: int, path: Path | None) -> str:
     """Write skipped_rows.csv (row, smiles, reason) and return the one-line summary shown to the user.
 
     With separate val/test files the reason starts with the file's name, as row numbers restart per file.
+    Without a run directory (library use) nothing is written; the rows stay in the tables' `skipped`.
     """
+    if path is None:
+        return f"skipped {len(skipped)} of {total} rows"
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
@@ -143,7 +146,7 @@ class MoleculeDataModule(L.LightningDataModule):
         self.class_names = table.class_names
         store, usable = build_store(table, allow_valence_errors=self.allow_valence_errors, max_atoms=self.max_atoms,
                                     cache_dir=cache, workers=self.featurize_workers, progress=self.progress)
-        report = (self.run_dir or Path(".")) / "skipped_rows.csv"
+        report = self.run_dir / "skipped_rows.csv" if self.run_dir is not None else None
         self.summary = write_skipped_rows(usable.skipped, table.total_records, report)
         log.info(self.summary)
         if len(usable) == 0:
