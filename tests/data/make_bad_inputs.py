@@ -328,6 +328,8 @@ def single_files(manifest: list[dict]) -> None:
          "not a readable checkpoint", 2, ""),
         ("resume_other_task_checkpoint", "train", "good.csv", "ckpt_path={tmp}/other_task.ckpt", "error",
          "checkpoint of another task", 2, ""),
+        ("resume_auto_damaged_last", "train", "good.csv", "resume=true", "error", "last.ckpt: not a readable", 2,
+         ""),
         ("resume_inference_checkpoint", "train", "good.csv", "ckpt_path={tmp}/inference.ckpt", "error",
          "not a training checkpoint", 2, ""),
         ("evaluate_other_task_checkpoint", "evaluate", "good.csv", "ckpt_path={tmp}/other_targets.ckpt", "error",

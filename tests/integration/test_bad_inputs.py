@@ -71,7 +71,7 @@ def jobs(tmp: Path) -> list[dict]:
         out.append({"name": group, "argv": argv})
     for case in CASES:
         if case["group"] == "single":
-            derived = "{tmp}" in case["args"] and "model.ckpt" not in case["args"]
+            derived = case["case"].startswith(("resume_", "evaluate_"))  # need the train group's checkpoint
             out.append({"name": case["case"], "argv": _argv(case, tmp), "after": "train_csv" if derived else None})
     return out
 
@@ -92,12 +92,16 @@ def make_model_checkpoints(tmp: Path) -> None:
 
 
 def make_training_checkpoints(tmp: Path) -> None:
-    """From the train group's last.ckpt: a truncated copy, one of another task, one of other targets."""
+    """From the train group's last.ckpt: truncated copies (one as a run directory's last.ckpt), one of
+    another task, one of other targets."""
     import torch
 
     last = tmp / "train_csv" / "checkpoints" / "last.ckpt"
     data = last.read_bytes()
     (tmp / "truncated_train.ckpt").write_bytes(data[: len(data) * 2 // 3])
+    damaged = tmp / "resume_auto_damaged_last" / "checkpoints"  # `resume=true` finds a damaged last.ckpt
+    damaged.mkdir(parents=True)
+    (damaged / "last.ckpt").write_bytes(data[: len(data) // 2])
     ckpt = torch.load(last, map_location="cpu", weights_only=False)
     for name, change in (("other_task.ckpt", {"task": "classification", "target_names": ["active"]}),
                          ("other_targets.ckpt", {"target_names": ["logS"]})):
