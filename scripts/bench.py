@@ -8,7 +8,8 @@ model converted with `graphormer.inference.convert`). The reference is set up as
 collator `spatial_pos_max=1024`, path features cut to 5 hops on the `preprocess_item` output before the HF
 collator (the HF collator itself would pad to 510 hops as soon as one molecule is disconnected).
 
-Measured, each as the median of alternating rounds (ours, reference, reference, ours, ...):
+Measured, each as the median over rounds; within a round the sides take turns batch by batch in a rotating
+order (ours, reference; reference, ours; ...), so load from other jobs hits both alike:
 * preprocessing, SMILES -> batch, molecules/s. Ours cold = featurize + collate (no cache); ours warm =
   cached GraphStore -> batch (every later epoch). Reference cold = smiles2graph + preprocess_item + cut +
   collate; reference warm = preprocess_item + cut + collate (the official dataset redoes this every epoch).
@@ -232,6 +233,7 @@ PROTO_PARTS = {"unpad", "recompute", "lanes", "fused"}  # --prototype-parts: swi
 
 
 def set_proto_parts(parts) -> None:
+    parts = set(parts)  # a copy: `parts` may be PROTO_PARTS itself
     unknown = set(parts) - {"unpad", "recompute", "lanes", "fused"}
     if unknown:
         raise ValueError(f"unknown prototype parts {sorted(unknown)}")
@@ -384,22 +386,39 @@ def median(values) -> float:
     return float(statistics.median(values))
 
 
-def rates(n: int, clocks: list[Clock]) -> dict:
+def rates(n: int, clocks: list) -> dict:
     """Median molecules/s by wall and by CPU time over rounds."""
     return {"mol_s": median(n / c.wall for c in clocks), "mol_s_cpu": median(n / c.cpu for c in clocks),
             "wall_s": median(c.wall for c in clocks), "cpu_s": median(c.cpu for c in clocks)}
 
 
-def alternate(runs: dict, rounds: int) -> dict[str, list[Clock]]:
-    """Time every callable of `runs` once per round; the order flips every round (A B, B A, ...)."""
+class Total:
+    """Summed wall and CPU seconds of several Clock readings."""
+
+    def __init__(self):
+        self.wall = self.cpu = 0.0
+
+    def add(self, clock: Clock) -> None:
+        self.wall += clock.wall
+        self.cpu += clock.cpu
+
+
+def interleave(runs: dict, pieces: int, rounds: int) -> dict[str, list[Total]]:
+    """Per round, every side runs every piece (a batch); the sides take turns piece by piece, in a rotating
+    order, so a burst of load from other jobs hits all sides alike. Returns one Total per side and round."""
     names = list(runs)
-    clocks = {name: [] for name in names}
+    totals = {name: [] for name in names}
     for r in range(rounds):
-        for name in (names if r % 2 == 0 else names[::-1]):
-            with Clock() as clock:
-                runs[name]()
-            clocks[name].append(clock)
-    return clocks
+        this = {name: Total() for name in names}
+        for i in range(pieces):
+            shift = (r * pieces + i) % len(names)
+            for name in names[shift:] + names[:shift]:
+                with Clock() as clock:
+                    runs[name](i)
+                this[name].add(clock)
+        for name in names:
+            totals[name].append(this[name])
+    return totals
 
 
 # ======================================================================================== preprocessing
@@ -412,28 +431,24 @@ def bench_prep(smiles: list[str], batch: int, rounds: int) -> dict:
     graphs = ogb_graphs(smiles)  # the reference's cached input for the warm epochs
     store = featurize_smiles(smiles, workers=0, progress=False)[0]  # ours, cached
 
-    def ours_cold():
+    def ours_cold(b):  # no cache: featurize this batch's SMILES, then collate
         with quiet_rdkit():
-            s = featurize_smiles(smiles, workers=0, progress=False)[0]
-        for idx in batches:
-            ours_collate([s.graph(i) for i in idx])
+            s = featurize_smiles([smiles[i] for i in batches[b]], workers=0, progress=False)[0]
+        ours_collate([s.graph(i) for i in range(len(s))])
 
-    def ours_warm():
-        for idx in batches:
-            ours_collate([store.graph(i) for i in idx])
+    def ours_warm(b):
+        ours_collate([store.graph(i) for i in batches[b]])
 
-    def ref_warm(gs=None):
+    def ref_warm(b, gs=None):
         gs = gs or graphs
-        for idx in batches:
-            ref_collate([ref_item(gs[i]) for i in idx])
+        ref_collate([ref_item(gs[i]) for i in batches[b]])
 
-    def ref_cold():
-        ref_warm(ogb_graphs(smiles))
+    def ref_cold(b):
+        ref_collate([ref_item(g) for g in ogb_graphs([smiles[i] for i in batches[b]])])
 
-    ours_warm(), ref_warm()  # warm-up (imports, pyximport, allocator)
-    clocks = alternate({"ours_cold": ours_cold, "ref_cold": ref_cold}, rounds)
-    clocks.update(alternate({"ours_warm": ours_warm, "ref_warm": ref_warm}, rounds))
-    out = {name: rates(len(smiles), c) for name, c in clocks.items()}
+    ours_warm(0), ref_warm(0)  # warm-up (imports, pyximport, allocator)
+    runs = {"ours_cold": ours_cold, "ref_cold": ref_cold, "ours_warm": ours_warm, "ref_warm": ref_warm}
+    out = {name: rates(len(smiles), t) for name, t in interleave(runs, len(batches), rounds).items()}
     # Where the reference's time goes (one pass each): smiles2graph, preprocess_item, collate.
     with Clock() as t_s2g:
         ogb_graphs(smiles)
@@ -524,17 +539,15 @@ def bench_model(arch: str, graph_sets: list[list[dict]], rounds: int, seed: int,
     models = {name: theirs if name == "ref" else ours for name in names}
     opts = {name: torch.optim.AdamW(models[name].parameters(), lr=LR, **SIDES[name][2]) for name in names}
 
-    def train(side):
+    def train(side, b):
         fwd, k, _ = SIDES[side]
         models[side].train()
-        for batch in batches:
-            train_step(fwd, models[side], opts[side], batch[k], batch[2])
+        train_step(fwd, models[side], opts[side], batches[b][k], batches[b][2])
 
-    def evaluate(side):
+    def evaluate(side, b):
         fwd, k, _ = SIDES[side]
         models[side].eval()
-        for batch in batches:
-            infer(fwd, models[side], batch[k])
+        infer(fwd, models[side], batches[b][k])
 
     small = min(batches, key=lambda b: b[0]["x"].shape[1])
     for side in names:  # warm-up on the smallest batch: AdamW state, first-call costs
@@ -545,8 +558,8 @@ def bench_model(arch: str, graph_sets: list[list[dict]], rounds: int, seed: int,
         infer(fwd, models[side], small[k])
     result = {}
     for stage, fn in (("train", train), ("infer", evaluate)):
-        clocks = alternate({side: (lambda s=side: fn(s)) for side in names}, rounds)
-        result.update({f"{stage}_{side}": rates(n, c) for side, c in clocks.items()})
+        totals = interleave({side: (lambda b, s=side: fn(s, b)) for side in names}, len(batches), rounds)
+        result.update({f"{stage}_{side}": rates(n, t) for side, t in totals.items()})
     result["parity"] = parity
     result["molecules"] = n
     result["padded_atoms"] = [int(b[0]["x"].shape[1]) for b in batches]
