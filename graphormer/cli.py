@@ -135,9 +135,9 @@ def _hydra_app(verb: str):
         except KeyboardInterrupt:
             print("\ninterrupted", file=sys.stderr)
             sys.exit(130)
-        except _interruptions() as err:  # Ctrl-C in training: stopped cleanly after a step
+        except _interruptions() as err:  # Ctrl-C or SIGTERM in training: stopped cleanly after a step
             print(err, file=sys.stderr)
-            sys.exit(130)
+            sys.exit(err.exit_code)
 
     return app
 

@@ -334,37 +334,44 @@ class SaveLast(Checkpoint):  # a Checkpoint: Lightning runs it after the best-mo
 
 # ------------------------------------------------------------------------------------------- Ctrl-C
 class TrainingInterrupted(Exception):
-    """Ctrl-C during training: `last.ckpt` holds the state after the last finished step."""
+    """Ctrl-C or SIGTERM during training: `last.ckpt` holds the state after the last finished step."""
+
+    def __init__(self, message: str, signum: int = signal.SIGINT):
+        super().__init__(message)
+        self.exit_code = 128 + int(signum)  # the shell's convention: 130 for Ctrl-C, 143 for SIGTERM
 
 
 class StopOnInterrupt(Checkpoint):
-    """First Ctrl-C: finish the running step, save `path`, stop. A second Ctrl-C aborts at once.
+    """First Ctrl-C or SIGTERM (a scheduler's preemption): finish the running step, save `path`, stop.
+    A second one aborts at once.
 
     Single-process runs only (under DDP every rank would have to agree on the step; Lightning's own
     handling applies there).
     """
 
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.requested = False
+        self.requested: int | None = None  # the signal received
         self.saved_step: int | None = None
-        self._previous = None
+        self._previous: dict = {}
 
     def _handler(self, signum, frame) -> None:
         if self.requested:
             raise KeyboardInterrupt
-        self.requested = True
-        print("\ninterrupt: stopping after the current training step (Ctrl-C again to abort now)",
+        self.requested = signum
+        print(f"\n{signal.Signals(signum).name}: stopping after the current training step (again to abort now)",
               file=sys.stderr, flush=True)
 
     def on_train_start(self, trainer, pl_module) -> None:
         if trainer.world_size == 1 and threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handler)
+            self._previous = {s: signal.signal(s, self._handler) for s in self.SIGNALS}
 
     def _restore(self) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
 
     def _save(self, trainer) -> None:
         trainer.save_checkpoint(self.path)
@@ -382,11 +389,12 @@ class StopOnInterrupt(Checkpoint):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if self.saved_step is not None:  # the previous step's metrics are logged by now
-            raise TrainingInterrupted(self.message())
+            raise self.error()
 
-    def message(self) -> str:
+    def error(self) -> TrainingInterrupted:
         where = f"step {self.saved_step}" if self.saved_step is not None else "the last checkpoint"
-        return f"interrupted: training stopped; {self.path} holds {where} (resume with ckpt_path=last)"
+        return TrainingInterrupted(f"interrupted: training stopped; {self.path} holds {where} "
+                                   f"(resume with ckpt_path=last)", self.requested or signal.SIGINT)
 
     def on_train_end(self, trainer, pl_module) -> None:
         self._restore()

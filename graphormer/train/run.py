@@ -18,7 +18,7 @@ from graphormer.configs.checks import check_config
 from graphormer.train.metrics import TaskMetrics
 from graphormer.train.module import GraphormerModule
 from graphormer.train.resume import (ResumableCSVLogger, ResumableDataModule, ResumeState, SafeCheckpointIO,
-                                     SaveLast, StopOnInterrupt, TrainingInterrupted)
+                                     SaveLast, StopOnInterrupt)
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, module: GraphormerModule, datam
                         plugins=[SafeCheckpointIO(module)])
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     if interrupt.requested:  # Ctrl-C in the last step or in validation: no test on a cut-short run
-        raise TrainingInterrupted(interrupt.message())
+        raise interrupt.error()
 
     best = checkpoint.best_model_path or (str(last) if last.is_file() else None)
     results = trainer.test(module, datamodule=datamodule, ckpt_path=best or None, verbose=False)[0]

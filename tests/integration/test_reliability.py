@@ -204,3 +204,16 @@ def test_metrics_rows_cut_short_by_a_crash_are_dropped(tmp_path):
     writer = _ResumableWriter(str(tmp_path), resume=True)
     writer.log_metrics({"train/loss": 1.25, "epoch": 0}, step=2)
     assert path.read_text().splitlines() == ["epoch,step,train/loss", "0,0,1.5", "0,1,1.4", "0,2,1.25"]
+
+
+def test_sigterm_stops_like_ctrl_c(tmp_path):
+    """A scheduler's SIGTERM takes the Ctrl-C path (save after the step, stop); exit status 128 + 15."""
+    from graphormer.train.resume import StopOnInterrupt
+
+    stop = StopOnInterrupt(tmp_path / "last.ckpt")
+    stop._handler(signal.SIGTERM, None)
+    assert stop.requested == signal.SIGTERM
+    error = stop.error()
+    assert error.exit_code == 143 and str(tmp_path / "last.ckpt") in str(error)
+    with pytest.raises(KeyboardInterrupt):  # a second signal aborts at once
+        stop._handler(signal.SIGTERM, None)
