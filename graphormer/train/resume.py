@@ -230,9 +230,11 @@ class ResumeState(Callback):
         self._loader_state = checkpoint.get("train_loader")
 
     def on_train_start(self, trainer, pl_module) -> None:
-        loader = trainer.train_dataloader
-        if self._loader_state is not None and isinstance(loader, ResumableLoader):
-            loader.load_state_dict(self._loader_state)
+        loader, state = trainer.train_dataloader, self._loader_state
+        # Only a part-done epoch resumes mid-way (an epoch cut by limit_train_batches is done).
+        if state is not None and isinstance(loader, ResumableLoader) \
+                and state.get("position", 0) < trainer.num_training_batches:
+            loader.load_state_dict(state)
         self._loader_state = None
 
 

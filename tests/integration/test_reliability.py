@@ -217,3 +217,36 @@ def test_sigterm_stops_like_ctrl_c(tmp_path):
     assert error.exit_code == 143 and str(tmp_path / "last.ckpt") in str(error)
     with pytest.raises(KeyboardInterrupt):  # a second signal aborts at once
         stop._handler(signal.SIGTERM, None)
+
+
+def test_loader_resumes_at_its_position_and_gets_each_epoch():
+    """The training loader: a fresh loader given the saved state yields exactly the rest of that epoch;
+    Lightning's per-epoch hook reaches the size-bucketed sampler (else every epoch repeats epoch 0's order)."""
+    import numpy as np
+    from lightning.fabric.utilities.data import _set_sampler_epoch
+    from torch.utils.data import DataLoader
+
+    from graphormer.data.sampler import SizeBucketBatchSampler
+    from graphormer.train.resume import ResumableLoader
+
+    sizes = np.random.default_rng(0).integers(5, 40, size=100)
+
+    def loader() -> ResumableLoader:
+        sampler = SizeBucketBatchSampler(sizes, batch_size=8, shuffle=True, seed=1)
+        return ResumableLoader(DataLoader(list(range(100)), batch_sampler=sampler, collate_fn=list), seed=1)
+
+    first = loader()
+    _set_sampler_epoch(first, 2)
+    assert first.epoch == 2
+    epoch2 = list(first)
+    _set_sampler_epoch(first, 3)
+    assert list(first) != epoch2  # a new order each epoch
+    _set_sampler_epoch(first, 2)
+    it = iter(first)
+    done = [next(it) for _ in range(5)]
+    state = first.state_dict()
+    assert state == {"epoch": 2, "position": 5} and done == epoch2[:5]
+    second = loader()
+    second.load_state_dict(state)
+    assert list(second) == epoch2[5:]
+    assert list(second) == epoch2  # the skip applies to one pass only
