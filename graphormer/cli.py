@@ -73,18 +73,27 @@ def _finetune(cfg: DictConfig) -> float | None:
 
 
 def _predict(cfg: DictConfig) -> None:
+    from graphormer.configs.checks import check_config
+
+    check_config(cfg)
     from graphormer.inference.jobs import predict
 
     predict(cfg)
 
 
 def _evaluate(cfg: DictConfig) -> None:
+    from graphormer.configs.checks import check_config
+
+    check_config(cfg)
     from graphormer.inference.jobs import evaluate
 
     evaluate(cfg, _run_dir())
 
 
 def _embed(cfg: DictConfig) -> None:
+    from graphormer.configs.checks import check_config
+
+    check_config(cfg)
     from graphormer.inference.jobs import embed
 
     embed(cfg)

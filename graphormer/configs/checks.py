@@ -1,4 +1,4 @@
-"""Check the numbers a user can set on the command line before any work starts.
+"""Check the values a user can set on the command line before any work starts.
 
 A wrong type or range (`optim.lr=fast`, `data.batch_size=0`, `model.num_heads=3` with width 16) is reported
 as one line naming the key, seconds after the start, instead of a traceback after featurization.
@@ -84,6 +84,10 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "trainer.limit_train_batches": (_limit, "a batch count, a fraction in [0, 1], or null"),
     "trainer.limit_val_batches": (_limit, "a batch count, a fraction in [0, 1], or null"),
     "trainer.limit_test_batches": (_limit, "a batch count, a fraction in [0, 1], or null"),
+    # predict / embed / evaluate
+    "chunk_size": (_int_at_least(1), "a positive integer"),
+    "max_tokens": (_int_at_least(1), "a positive integer"),
+    "split": (lambda v: v in ("train", "val", "test", "all"), "one of train, val, test, all"),
     "model.num_layers": (_int_at_least(1), "a positive integer"),
     "model.embed_dim": (_int_at_least(1), "a positive integer"),
     "model.ffn_dim": (_int_at_least(1), "a positive integer"),
@@ -110,6 +114,23 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError("give data.batch_size or data.max_tokens (both are null)")
     if cfg.get("model") is not None:
         _check_model(OmegaConf.to_container(cfg.model, resolve=True))
+    if cfg.get("device") is not None:
+        _check_device(cfg.device)
+
+
+def _check_device(device: Any) -> None:
+    import torch
+
+    try:
+        kind = torch.device(device).type if isinstance(device, str) else None
+    except RuntimeError:
+        kind = None
+    if kind is None:
+        raise ConfigError(f"device must be cpu, cuda, cuda:N or mps; got {device!r}")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={device}: no CUDA device is available here (use device=cpu)")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device={device}: MPS is not available here (use device=cpu)")
 
 
 def _check_model(hparams: dict) -> None:
