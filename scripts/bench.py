@@ -225,16 +225,21 @@ def ours_forward(model, batch: dict) -> torch.Tensor:
 # Not our model code: a sketch, run with --prototype, that reuses our model's modules and weights with
 #  (1) unpadded token-wise work: projections, FFN, LayerNorm and dropout run on the real tokens only
 #      ([n_tokens, d]); only attention sees the padded [B, H, T, dh] layout;
-#  (2) an attention core that keeps no [B, H, T, T] float tensor for backward: it saves q, k, v, the shared
-#      bias and the bool dropout mask, and recomputes the softmax in backward (flash-attention style);
+#  (2) an attention core (autograd.Function) that keeps the probabilities and a bool dropout mask only
+#      (5 bytes per attention entry instead of 9); optionally (`recompute`) only the mask, recomputing the
+#      softmax in backward (flash-attention style, 1 byte);
 #  (3) dropout masks from 16-bit lanes of 64-bit random words (3x cheaper than rand_like on CPU);
 #  (4) AdamW(fused=True).
-PROTO_PARTS = {"unpad", "recompute", "lanes", "fused"}  # --prototype-parts: switch parts off to see each gain
+PARTS = ("unpad", "core", "recompute", "lanes", "fused")
+PROTO_PARTS = {"unpad", "core", "lanes", "fused"}  # --prototype-parts: switch parts off to see each gain
+
+
+PROTO_PARTS_DEFAULT = sorted(PROTO_PARTS)
 
 
 def set_proto_parts(parts) -> None:
     parts = set(parts)  # a copy: `parts` may be PROTO_PARTS itself
-    unknown = set(parts) - {"unpad", "recompute", "lanes", "fused"}
+    unknown = set(parts) - set(PARTS)
     if unknown:
         raise ValueError(f"unknown prototype parts {sorted(unknown)}")
     PROTO_PARTS.clear()
@@ -260,38 +265,51 @@ def fast_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     return x * keep * scale  # autograd keeps the bool mask only
 
 
+def _probs(q, k, bias):
+    """softmax(q k^T + bias) on [B*H, T, *] views; baddbmm adds the bias inside the matmul."""
+    return torch.softmax(torch.baddbmm(bias, q, k.transpose(1, 2)), dim=-1)
+
+
 class BiasedAttentionCore(torch.autograd.Function):
-    """dropout(softmax(q k^T + bias)) @ v with q already scaled; backward recomputes the probabilities."""
+    """dropout(softmax(q k^T + bias)) @ v with q already scaled; q, k, v [B, H, T, dh], bias [B, H, T, T].
+
+    Keeps for backward either the probabilities (float) and the bool dropout mask — 5 bytes per attention
+    entry instead of the 9 plain autograd keeps (probabilities, mask, dropped probabilities) — or, with
+    `recompute`, only the mask (1 byte), recomputing the softmax in backward (flash-attention style)."""
 
     @staticmethod
-    def forward(ctx, q, k, v, bias, p: float):
-        probs = torch.softmax(torch.matmul(q, k.transpose(-2, -1)) + bias, dim=-1)
+    def forward(ctx, q, k, v, bias, p: float, recompute: bool):
+        B, H, T, dh = q.shape
+        qf, kf, vf, bf = (t.reshape(B * H, T, -1) for t in (q, k, v, bias))
+        probs = _probs(qf, kf, bf)
         keep, scale = keep_mask(probs.shape, p) if p > 0 else (None, 1.0)
-        out = torch.matmul(probs * keep if p > 0 else probs, v)
+        out = torch.bmm(probs * keep if p > 0 else probs, vf)
         if p > 0:
-            out = out * scale  # the dropout scale, applied to the small output
-        ctx.p, ctx.scale = p, scale
-        ctx.save_for_backward(q, k, v, bias, keep)
-        return out
+            out = out.mul_(scale)  # the dropout scale, applied to the small output
+        ctx.p, ctx.scale, ctx.recompute = p, scale, recompute
+        ctx.save_for_backward(q, k, v, bias, keep, None if recompute else probs)
+        return out.view(B, H, T, dh)
 
     @staticmethod
     def backward(ctx, grad):
-        q, k, v, bias, keep = ctx.saved_tensors
-        p = ctx.p
-        probs = torch.softmax(torch.matmul(q, k.transpose(-2, -1)) + bias, dim=-1)
-        if p > 0:
-            grad = grad * ctx.scale
-        dropped = probs * keep if p > 0 else probs
-        grad_v = torch.matmul(dropped.transpose(-2, -1), grad)
+        q, k, v, bias, keep, probs = ctx.saved_tensors
+        B, H, T, dh = q.shape
+        qf, kf, vf, bf = (t.reshape(B * H, T, -1) for t in (q, k, v, bias))
+        if probs is None:
+            probs = _probs(qf, kf, bf)
+        grad = grad.reshape(B * H, T, dh) * ctx.scale
+        dropped = probs * keep if ctx.p > 0 else probs
+        grad_v = torch.bmm(dropped.transpose(1, 2), grad)
         del dropped
-        grad_p = torch.matmul(grad, v.transpose(-2, -1))
-        if p > 0:
+        grad_p = torch.bmm(grad, vf.transpose(1, 2))
+        if ctx.p > 0:
             grad_p.mul_(keep)
         # softmax backward, in place: probs * (grad_p - sum(grad_p * probs))
         grad_s = grad_p.sub_((grad_p * probs).sum(-1, keepdim=True)).mul_(probs)
-        grad_q = torch.matmul(grad_s, k)
-        grad_k = torch.matmul(grad_s.transpose(-2, -1), q)
-        return grad_q, grad_k, grad_v, grad_s if ctx.needs_input_grad[3] else None, None
+        grad_q = torch.bmm(grad_s, kf).view(B, H, T, dh)
+        grad_k = torch.bmm(grad_s.transpose(1, 2), qf).view(B, H, T, dh)
+        grad_bias = grad_s.view(B, H, T, T) if ctx.needs_input_grad[3] else None
+        return grad_q, grad_k, grad_v.view(B, H, T, dh), grad_bias, None, None
 
 
 def plain_core(q, k, v, bias, p: float) -> torch.Tensor:
@@ -305,13 +323,17 @@ def proto_layer(layer, h, bias, tokens, B: int, T: int, train_core: bool):
     att = layer.self_attn
     H, dh = att.num_heads, att.head_dim
 
-    def padded(t):  # [n, d] -> [B, H, T, dh], zeros on padding
-        return t.new_zeros(B * T, t.shape[1]).index_copy(0, tokens, t).view(B, T, H, dh).transpose(1, 2)
+    def padded(t):  # [n, d] -> contiguous [B, H, T, dh], zeros on padding
+        full = t.new_zeros(B * T, t.shape[1]).index_copy(0, tokens, t)
+        return full.view(B, T, H, dh).transpose(1, 2).contiguous()
 
     q, k, v = padded(att.q_proj(h) * att.scaling), padded(att.k_proj(h)), padded(att.v_proj(h))
     if train_core:
-        core = BiasedAttentionCore.apply if "recompute" in PROTO_PARTS else plain_core
-        out = core(q, k, v, bias, att.attention_dropout if layer.training else 0.0)
+        p = att.attention_dropout if layer.training else 0.0
+        if PROTO_PARTS & {"core", "recompute"}:
+            out = BiasedAttentionCore.apply(q, k, v, bias, p, "recompute" in PROTO_PARTS)
+        else:
+            out = plain_core(q, k, v, bias, p)
     else:
         out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1.0)
     out = att.out_proj(out.transpose(1, 2).reshape(B * T, -1).index_select(0, tokens))
@@ -527,13 +549,14 @@ def check_parity(ours, theirs, batches, names=("ours",)) -> dict:
     return result
 
 
-def bench_model(arch: str, graph_sets: list[list[dict]], rounds: int, seed: int, prototype: bool = False) -> dict:
+def bench_model(arch: str, graph_sets: list[list[dict]], rounds: int, seed: int, prototype: bool = False,
+                with_reference: bool = True) -> dict:
     """Training and inference throughput, every side in this process, alternating. The proposal (if any)
     runs on our model's weights with its own (fused) AdamW."""
     theirs = ref_model(arch, seed, perturb=0.05)
     ours = ours_from_reference(theirs)
     batches = make_batches(graph_sets, arch)
-    names = ["ours", "ref"] + (["proposal"] if prototype else [])
+    names = ["ours"] + (["ref"] if with_reference else []) + (["proposal"] if prototype else [])
     parity = check_parity(ours, theirs, batches, [n for n in names if n != "ref"])
     n = sum(len(g) for g in graph_sets)
     models = {name: theirs if name == "ref" else ours for name in names}
@@ -725,6 +748,40 @@ def profile(arch: str, graph_sets: list[list[dict]], seed: int, rows: int = 25) 
     return "\n".join(text)
 
 
+# ============================================================================================= ablation
+ABLATION = ([], ["unpad"], ["core"], ["recompute"], ["lanes"], ["fused"], ["unpad", "core", "lanes", "fused"],
+            ["unpad", "recompute", "lanes", "fused"])
+
+
+def ablation(arch: str, graph_sets: list[list[dict]], rounds: int, seed: int, threads: int,
+             variants=ABLATION) -> list[dict]:
+    """Each part of the sketch alone (and all together) against our current model, same weights, batches
+    interleaved: CPU-time throughput ratios proposal / ours, and the training-step memory of the widest batch."""
+    rows = []
+    widest = [max(graph_sets, key=lambda gs: gs[0]["num_nodes"])]
+    for parts in variants:
+        set_proto_parts(parts)
+        r = bench_model(arch, graph_sets, rounds, seed, prototype=True, with_reference=False)
+        mem = run_workers([("memory", dict(arch=arch, graph_sets=widest, seed=seed, impl=impl))
+                           for impl in ("ours", "proposal")], threads)
+        rows.append({"parts": "+".join(parts) or "none (padded, plain autograd)",
+                     "train": ratio(r["train_proposal"]["mol_s_cpu"], r["train_ours"]["mol_s_cpu"]),
+                     "infer": ratio(r["infer_proposal"]["mol_s_cpu"], r["infer_ours"]["mol_s_cpu"]),
+                     "train_mib": max(mem[1]["train_mib"]), "ours_train_mib": max(mem[0]["train_mib"])})
+    set_proto_parts(PROTO_PARTS_DEFAULT)
+    return rows
+
+
+def ablation_markdown(tables: dict[str, list[dict]]) -> str:
+    lines = ["# Ablation of the proposal sketch (proposal / ours, CPU time, same batches)", ""]
+    for arch, rows in tables.items():
+        lines += [f"## {arch}", "", "| parts on | train | infer | train-step MiB (ours) |", "|---|---|---|---|"]
+        lines += [f"| {r['parts']} | {r['train']:.2f} | {r['infer']:.2f} | {r['train_mib']:.0f} ({r['ours_train_mib']:.0f}) |"
+                  for r in rows]
+        lines.append("")
+    return "\n".join(lines)
+
+
 # =============================================================================================== report
 def ratio(a: float, b: float) -> float:
     return a / b if b else float("nan")
@@ -902,7 +959,9 @@ def parse_args(argv=None):
     p.add_argument("--prototype", action="store_true",
                    help="also run the sketch of the proposed model changes (unpadded layers, attention core "
                         "that recomputes the softmax in backward, fused AdamW) as a third side")
-    p.add_argument("--prototype-parts", default="unpad,recompute,lanes,fused",
+    p.add_argument("--ablation", nargs="?", const="all", default=None, metavar="VARIANTS",
+                   help="each part of the proposal sketch alone vs ours; or variants like 'unpad,core;unpad'")
+    p.add_argument("--prototype-parts", default="unpad,core,lanes,fused",
                    help="which parts of the sketch to switch on (ablation)")
     p.add_argument("--worker", nargs=3, metavar=("KIND", "SPEC", "OUT"), help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -955,6 +1014,16 @@ def main(argv=None) -> dict:
         sets, _ = model_sets(per_set, args.profile, args.batches_per_set)
         print(profile(args.profile, sets, args.seed))
         return {}
+    if args.ablation:
+        variants = ABLATION if args.ablation == "all" else [v.split(",") for v in args.ablation.split(";")]
+        tables = {arch: ablation(arch, model_sets(per_set, arch, args.batches_per_set)[0], args.rounds, args.seed,
+                                 args.threads, variants) for arch in configs}
+        text = ablation_markdown(tables) + f"\nload before/after: {meta['load_before']} / {load_load()}\n"
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "ablation.md").write_text(text)
+        (args.out / "ablation.json").write_text(json.dumps(tables, indent=1))
+        print(text)
+        return tables
 
     log = lambda msg: print(f"[{time.perf_counter() - start:6.1f}s] {msg}", flush=True)  # noqa: E731
     prep_smiles = [s for smiles in per_set.values() for s in smiles]

@@ -71,3 +71,20 @@ def test_proposal_dropout_mask_rate(bench):
     keep, scale = bench.keep_mask((1000, 1000), 0.1)
     assert abs(1 - keep.float().mean().item() - 0.1) < 2e-3
     assert scale == pytest.approx(1 / (1 - 6554 / 65536))
+
+
+@pytest.mark.parametrize("recompute", [False, True])
+def test_attention_core_gradients_with_dropout(bench, recompute):
+    """The custom core against plain autograd with the same dropout mask (same seed, same draw order)."""
+    import torch
+
+    shapes = [(3, 2, 7, 5)] * 3 + [(3, 2, 7, 7)]
+    inputs = [torch.randn(s, dtype=torch.float64, requires_grad=True) for s in shapes]
+    grads = []
+    for core in (lambda *a: bench.plain_core(*a, 0.3),
+                 lambda *a: bench.BiasedAttentionCore.apply(*a, 0.3, recompute)):
+        torch.manual_seed(5)
+        out = core(*inputs)
+        grads.append([out, *torch.autograd.grad((out * out).sum(), inputs)])
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, atol=1e-10), (a - b).abs().max()
