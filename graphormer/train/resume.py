@@ -3,13 +3,14 @@
 * `SafeCheckpointIO`: checkpoints are written to a temporary file beside the target, fsynced and renamed
   (a crash never leaves a half-written `last.ckpt`); a truncated, corrupted or foreign checkpoint is
   reported with its path instead of being loaded.
-* `ResumableLoader`: the training loader remembers how many batches of the epoch were handed out; Lightning
-  stores that in mid-epoch checkpoints and, on resume, the loader skips exactly those batches. It also lets
-  Lightning set the sampler's epoch (the size-bucketed batch sampler has no `.sampler` of its own).
+* `SaveLast`: `last.ckpt` after every epoch and every `checkpoint_every_n_steps` steps.
+* `ResumableLoader`: the training loader knows how many batches of the epoch it handed out and can skip
+  them on resume. It also lets Lightning set the sampler's epoch (the size-bucketed batch sampler has no
+  `.sampler` of its own, so Lightning never reshuffled it).
 * `ResumeState`: torch, numpy and Python random states and the loader position travel in the checkpoint.
 * `ResumableCSVLogger`: metrics.csv survives a resume (Lightning's writer deletes it); rows reach the disk
   as they are logged, and rows the resumed run logs again are dropped first, so no step is missing or doubled.
-* `StopOnInterrupt`: the first Ctrl-C finishes the current step, saves `last.ckpt` and stops the run.
+* `StopOnInterrupt`: the first Ctrl-C or SIGTERM finishes the current step, saves `last.ckpt`, stops the run.
 """
 
 from __future__ import annotations
@@ -56,6 +57,21 @@ def atomic_write_bytes(path: Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (a power cut after it keeps the new file)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 # ------------------------------------------------------------------------------------------ checkpoints
@@ -132,8 +148,8 @@ class _SkipBatches(Sampler[list[int]]):
 
 
 class ResumableLoader(DataLoader):
-    """The training DataLoader with a position: Lightning saves `state_dict()` in every checkpoint and calls
-    `load_state_dict()` before resuming a part-done epoch.
+    """The training DataLoader with a position (`state_dict` / `load_state_dict`): ResumeState saves it in
+    every checkpoint and restores it before a part-done epoch continues.
 
     It has its own random generator (for worker seeds) so that creating an epoch's iterator does not draw
     from torch's global RNG, which must continue in a resumed run exactly as in an uninterrupted one.
