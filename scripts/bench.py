@@ -231,7 +231,7 @@ def ours_forward(model, batch: dict) -> torch.Tensor:
 #  (3) dropout masks from 16-bit lanes of 64-bit random words (3x cheaper than rand_like on CPU);
 #  (4) AdamW(fused=True).
 PARTS = ("unpad", "core", "recompute", "lanes", "fused")
-PROTO_PARTS = {"unpad", "core", "lanes", "fused"}  # --prototype-parts: switch parts off to see each gain
+PROTO_PARTS = {"unpad", "recompute", "lanes", "fused"}  # --prototype-parts: switch parts off to see each gain
 
 
 PROTO_PARTS_DEFAULT = sorted(PROTO_PARTS)
@@ -961,7 +961,7 @@ def parse_args(argv=None):
                         "that recomputes the softmax in backward, fused AdamW) as a third side")
     p.add_argument("--ablation", nargs="?", const="all", default=None, metavar="VARIANTS",
                    help="each part of the proposal sketch alone vs ours; or variants like 'unpad,core;unpad'")
-    p.add_argument("--prototype-parts", default="unpad,core,lanes,fused",
+    p.add_argument("--prototype-parts", default="unpad,recompute,lanes,fused",
                    help="which parts of the sketch to switch on (ablation)")
     p.add_argument("--worker", nargs=3, metavar=("KIND", "SPEC", "OUT"), help=argparse.SUPPRESS)
     return p.parse_args(argv)
