@@ -911,8 +911,12 @@ def plot(results: dict, path: Path) -> bool:
     ax = axes.pop(0)
     line = results["summary"]
     keys = [k for k in TARGETS if k in line]
-    ax.bar(range(len(keys)), [line[k] for k in keys], color=["tab:blue" if k.startswith(("train", "infer", "prep"))
-                                                               else "tab:orange" for k in keys])
+    has_proposal = any("proposal_" + k in line for k in keys)
+    width = 0.4 if has_proposal else 0.8
+    ax.bar([i - width / 2 * has_proposal for i in range(len(keys))], [line[k] for k in keys], width, label="ours")
+    if has_proposal:
+        ax.bar([i + width / 2 for i in range(len(keys))], [line.get("proposal_" + k, line[k]) for k in keys], width,
+               label="proposal sketch")
     ax.scatter(range(len(keys)), [TARGETS[k][1] for k in keys], marker="_", s=400, color="k", label="target")
     ax.set_xticks(range(len(keys)), [k.replace("_ratio", "") for k in keys], rotation=45, ha="right")
     ax.set_yscale("log")
@@ -963,6 +967,8 @@ def parse_args(argv=None):
                    help="each part of the proposal sketch alone vs ours; or variants like 'unpad,core;unpad'")
     p.add_argument("--prototype-parts", default="unpad,recompute,lanes,fused",
                    help="which parts of the sketch to switch on (ablation)")
+    p.add_argument("--report", type=Path, metavar="BENCH_JSON",
+                   help="only re-render bench.md / bench.png (into --out) from a saved bench.json")
     p.add_argument("--worker", nargs=3, metavar=("KIND", "SPEC", "OUT"), help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -999,6 +1005,10 @@ def main(argv=None) -> dict:
         result = WORKERS[kind](spec)
         Path(out).write_text(json.dumps(result))
         return result
+    if args.report:
+        results = json.loads(args.report.read_text())
+        write_results(results, args.out)
+        return results
     torch.set_num_threads(args.threads)
     set_proto_parts([x for x in args.prototype_parts.split(",") if x])
     args.rounds = args.rounds or (3 if args.quick else 5)
@@ -1056,17 +1066,22 @@ def main(argv=None) -> dict:
     meta["seconds"] = round(time.perf_counter() - start, 1)
     line = summary(prep, models, memory)
     results["summary"] = line
-    args.out.mkdir(parents=True, exist_ok=True)
-    if not (args.out / ".gitignore").exists():  # results never get committed by accident
-        (args.out / ".gitignore").write_text("*\n")
-    (args.out / "bench.json").write_text(json.dumps(results, indent=1))
-    text = markdown(results)
-    (args.out / "bench.md").write_text(text)
-    plotted = plot(results, args.out / "bench.png")
-    print(text)
-    log(f"wrote {args.out}/bench.md, bench.json" + (", bench.png" if plotted else ""))
+    write_results(results, args.out)
+    log(f"wrote {args.out}/bench.md, bench.json, bench.png")
     print(json.dumps(line))
     return results
+
+
+def write_results(results: dict, out: Path) -> None:
+    """bench.json, bench.md and bench.png into `out` (a folder that ignores itself in git)."""
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / ".gitignore").exists():  # results never get committed by accident
+        (out / ".gitignore").write_text("*\n")
+    (out / "bench.json").write_text(json.dumps(results, indent=1))
+    text = markdown(results)
+    (out / "bench.md").write_text(text)
+    plot(results, out / "bench.png")
+    print(text)
 
 
 if __name__ == "__main__":
