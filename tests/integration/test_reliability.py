@@ -78,10 +78,19 @@ class Run:
 
 
 @pytest.fixture(scope="session")
-def training_runs(tmp_path_factory, nci_csv) -> dict:
+def training_runs(request, tmp_path_factory, nci_csv) -> dict:
     """reference and repeat: uninterrupted, same seed. resumed: Ctrl-C at ~step 6, resumed and SIGKILLed at
-    ~step 12 (after the step-10 checkpoint), resumed again to the end."""
-    folder = tmp_path_factory.mktemp("reliability")
+    ~step 12 (after the step-10 checkpoint), resumed again to the end.
+
+    test_golden.py imports this fixture, which makes it a second fixture (and this file may be imported
+    twice, under two names): the runs are kept on the session's config so they happen once."""
+    config = request.config
+    if not hasattr(config, "_graphormer_training_runs"):
+        config._graphormer_training_runs = _run_all(tmp_path_factory.mktemp("reliability"), nci_csv)
+    return config._graphormer_training_runs
+
+
+def _run_all(folder: Path, nci_csv: Path) -> dict:
     reference = Run(folder, "reference", nci_csv)
     repeat = Run(folder, "repeat", nci_csv)
     first = Run(folder, "resumed", nci_csv)
