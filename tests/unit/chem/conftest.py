@@ -15,20 +15,7 @@ from typing import Callable
 import pytest
 
 
-def shared_data_dir() -> Path | None:
-    """The offline dataset folder: $GRAPHORMER_SHARED_DATA, else <repo>/../shared/data; None if absent."""
-    env = os.environ.get("GRAPHORMER_SHARED_DATA")
-    candidate = Path(env) if env else Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
-    return candidate.resolve() if candidate.is_dir() else None
-
-
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """../shared/data (or $GRAPHORMER_SHARED_DATA); skips the test when absent."""
-    root = shared_data_dir()
-    if root is None:
-        pytest.skip("shared datasets not found (set GRAPHORMER_SHARED_DATA or provide <repo>/../shared/data)")
-    return root
+# `shared_data` (../shared/data or $GRAPHORMER_SHARED_DATA, skipping when absent) comes from tests/conftest.py.
 
 
 @pytest.fixture(scope="session")
