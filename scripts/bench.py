@@ -3,8 +3,8 @@
 
 Both sides get the same molecules, the same batches (same molecules per batch: slim 64, base 16), the same
 model configuration as the official recipes (post-LN, embedding LayerNorm, dropout 0.0 / attention 0.1 /
-activation 0.1, 5 hops, fp32, AdamW lr 2e-4, fused for every side as our training module configures it) and, for the equality check, the same weights (a random HF
-model converted with `graphormer.inference.convert`). The reference is set up as the official code runs:
+activation 0.1, 5 hops, fp32; AdamW lr 2e-4, fused on every side as our training module configures it) and,
+for the equality check, the same weights (a random HF model converted with `graphormer.inference.convert`). The reference is set up as the official code runs:
 collator `spatial_pos_max=1024`, path features cut to 5 hops on the `preprocess_item` output before the HF
 collator (the HF collator itself would pad to 510 hops as soon as one molecule is disconnected).
 
@@ -26,7 +26,10 @@ fight the other jobs for the cores and give slower, noisier numbers.
 
     python scripts/bench.py --quick                  # < 5 min on 2 cores; ends with one JSON line
     python scripts/bench.py                          # + size curve (chains, 10-200 atoms), dataset-size curve
-    python scripts/bench.py --profile slim           # torch.profiler table of one training step, both sides
+    python scripts/bench.py --quick --profile slim   # torch.profiler tables: ours, reference, proposal sketch
+    python scripts/bench.py --quick --prototype      # + the proposal sketch (unpadded layers) as a third side
+    python scripts/bench.py --quick --ablation       # each part of the sketch alone against ours
+    python scripts/bench.py --report bench.json      # re-render bench.md / bench.png from a saved run
     python scripts/bench.py --out /tmp/bench         # results dir (default scripts/bench_results/; the script
                                                      # writes a `*` .gitignore into it, so it stays untracked)
 
@@ -38,7 +41,6 @@ matplotlib (a bench-only dependency: `pip install matplotlib`).
 from __future__ import annotations
 
 import argparse
-import copy
 import csv
 import gzip
 import json
