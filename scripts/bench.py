@@ -957,7 +957,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer molecules and rounds, no curves (< 5 min)")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1, see docstring)")
-    p.add_argument("--rounds", type=int, default=None, help="timing rounds (default 5 quick, 7 full)")
+    p.add_argument("--rounds", type=int, default=None, help="timing rounds (default 3 quick, 5 full)")
     p.add_argument("--prep-molecules", type=int, default=None, help="molecules per dataset for preprocessing")
     p.add_argument("--batches-per-set", type=int, default=None, help="model batches per dataset")
     p.add_argument("--configs", default="slim,base")
