@@ -234,7 +234,8 @@ def ours_forward(model, batch: dict) -> torch.Tensor:
 #  (4) AdamW(fused=True).
 # (2) and (3) went into graphormer/model in commit 19f0851 ((4) too, then was reverted in a43ffd5: Lightning
 # refuses gradient clipping with a fused optimiser under mixed precision); (1) is still a proposal.
-PARTS = ("unpad", "core", "recompute", "lanes", "fused")
+PARTS = ("unpad", "core", "recompute", "lanes", "fused", "chunks")
+ATTENTION_CHUNKS = 4  # "chunks": attention per size group, each padded to its own largest molecule
 PROTO_PARTS = {"unpad", "recompute", "lanes"}  # --prototype-parts: switch parts off to see each gain
 
 
@@ -322,7 +323,24 @@ def plain_core(q, k, v, bias, p: float) -> torch.Tensor:
     return torch.matmul(fast_dropout(probs, p, p > 0), v)
 
 
-def proto_layer(layer, h, bias, tokens, B: int, T: int, train_core: bool):
+def chunked_attention(attend, q, k, v, bias, counts):
+    """Attention per group of similar-size molecules, each group cut to its own longest token count: the
+    [B, H, T, T] work shrinks to sum over groups of B_g * T_g^2. Exact (keys past T_g are padding)."""
+    B, H, T, dh = q.shape
+    order = torch.argsort(counts, descending=True)
+    out = q.new_zeros(B, H, T, dh)
+    for group in torch.tensor_split(order, min(ATTENTION_CHUNKS, B)):
+        if group.numel() == 0:
+            continue
+        t = int(counts[group].max())
+        pick = lambda x: x.index_select(0, group)[:, :, :t]  # noqa: E731
+        part = attend(pick(q).contiguous(), pick(k).contiguous(), pick(v).contiguous(),
+                      bias.index_select(0, group)[:, :, :t, :t].contiguous())
+        out = out.index_copy(0, group, torch.nn.functional.pad(part, (0, 0, 0, T - t)))
+    return out
+
+
+def proto_layer(layer, h, bias, tokens, B: int, T: int, train_core: bool, counts=None):
     """One post-LN encoder layer on packed tokens h [n, d]; `tokens` = positions of h in the [B*T] grid."""
     att = layer.self_attn
     H, dh = att.num_heads, att.head_dim
@@ -332,14 +350,16 @@ def proto_layer(layer, h, bias, tokens, B: int, T: int, train_core: bool):
         return full.view(B, T, H, dh).transpose(1, 2).contiguous()
 
     q, k, v = padded(att.q_proj(h) * att.scaling), padded(att.k_proj(h)), padded(att.v_proj(h))
-    if train_core:
-        p = att.attention_dropout if layer.training else 0.0
+    p = att.attention_dropout if layer.training else 0.0
+
+    def attend(q, k, v, bias):
+        if not train_core:
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1.0)
         if PROTO_PARTS & {"core", "recompute"}:
-            out = BiasedAttentionCore.apply(q, k, v, bias, p, "recompute" in PROTO_PARTS)
-        else:
-            out = plain_core(q, k, v, bias, p)
-    else:
-        out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1.0)
+            return BiasedAttentionCore.apply(q, k, v, bias, p, "recompute" in PROTO_PARTS)
+        return plain_core(q, k, v, bias, p)
+
+    out = chunked_attention(attend, q, k, v, bias, counts) if "chunks" in PROTO_PARTS else attend(q, k, v, bias)
     out = att.out_proj(out.transpose(1, 2).reshape(B * T, -1).index_select(0, tokens))
     h = layer.self_attn_layer_norm(h + fast_dropout(out, layer.dropout.p, layer.training))
     ffn = layer.fc2(fast_dropout(torch.nn.functional.gelu(layer.fc1(h)), layer.activation_dropout.p, layer.training))
@@ -359,8 +379,9 @@ def proto_forward(model, batch: dict, train_core: bool | None = None) -> torch.T
         real = torch.ones_like(real)
     tokens = real.reshape(-1).nonzero().squeeze(1)
     h = h.reshape(B * T, d).index_select(0, tokens)
+    counts = torch.nn.functional.pad(node_mask, (1, 0), value=True).sum(1)  # tokens per molecule
     for layer in model.layers:
-        h = proto_layer(layer, h, bias, tokens, B, T, train_core)
+        h = proto_layer(layer, h, bias, tokens, B, T, train_core, counts)
     counts = real.sum(1)
     return model.head(h[torch.cumsum(counts, 0) - counts])  # the graph token of each molecule
 
