@@ -25,6 +25,7 @@ _PROBLEM_PREFIX = {
 
 _LOG_TIMESTAMP = re.compile(r"^\[\d\d:\d\d:\d\d\]\s?")
 _PARSE_ERROR_PREFIX = "SMILES Parse Error: "
+_WHITESPACE = re.compile(r"\s+")
 
 
 def _capture_errors():
@@ -48,6 +49,15 @@ def _check_text(smiles: object) -> str:
     text = smiles.strip()
     if not text:
         raise MoleculeError(smiles, "empty SMILES")
+    # RDKit stops reading at the first space and would silently parse a prefix ("CC O" as ethane), and
+    # it reads only ASCII. A space may only introduce a CXSMILES extension ("C[C@H](F)Cl |&1:1|").
+    for position, char in enumerate(text, start=1):
+        if not char.isascii():
+            raise MoleculeError(smiles, f"unparsable SMILES: non-ASCII character {char!r} at position {position}")
+    space = _WHITESPACE.search(text)
+    if space is not None and not text[space.end():].startswith("|"):
+        raise MoleculeError(smiles, f"unparsable SMILES: whitespace at position {space.start() + 1} "
+                                    f"(RDKit would read only {text[:space.start()]!r})")
     return text
 
 

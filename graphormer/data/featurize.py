@@ -21,6 +21,7 @@ from graphormer.chem import FEATURIZER_VERSION, MoleculeError, smiles_to_graph
 from graphormer.data.cache import default_workers, file_digest, file_lock
 from graphormer.data.store import GraphStore
 from graphormer.data.table import MoleculeTable, SkippedRow
+from graphormer.model.bias import MAX_ATOMS
 
 log = logging.getLogger(__name__)
 
@@ -142,12 +143,16 @@ def build_store(
     is_failed = np.zeros(len(table), dtype=bool)
     is_failed[list(reasons)] = True
     parsed = np.flatnonzero(~is_failed)
-    keep = np.ones(len(parsed), dtype=bool)
-    if max_atoms is not None:
-        keep &= store.num_nodes <= max_atoms
+    limit = MAX_ATOMS if max_atoms is None else min(max_atoms, MAX_ATOMS)
+    keep = store.num_nodes <= limit
+
+    def too_large(n: int) -> str:
+        if max_atoms is not None and n > max_atoms:
+            return f"{n} atoms exceeds data.max_atoms={max_atoms}"
+        return f"too large: {n} heavy atoms (the model encodes at most {MAX_ATOMS})"
+
     skipped = [SkippedRow(int(table.rows[i]), table.smiles[i], reasons[i], file_of(i)) for i in sorted(reasons)]
-    skipped += [SkippedRow(int(table.rows[i]), table.smiles[i],
-                           f"{int(n)} atoms exceeds data.max_atoms={max_atoms}", file_of(i))
+    skipped += [SkippedRow(int(table.rows[i]), table.smiles[i], too_large(int(n)), file_of(i))
                 for i, n, k in zip(parsed, store.num_nodes, keep) if not k]
     if not keep.all():
         store = store.select(np.flatnonzero(keep))

@@ -150,4 +150,4 @@ def file_records(path: str | Path, fmt: str | None = None, cache_dir: str | Path
         return sdf_records(path, cache_dir)
     if kind == "smi":
         return smi_records(path)
-    return csv_records(path)
+    return csv_records(path, has_header="auto")

@@ -11,7 +11,9 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import logging
 import math
+import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,8 @@ import numpy as np
 
 # Cell values that mean "no label" (compared case-insensitively after stripping).
 MISSING_MARKERS = frozenset({"", "nan", "na", "n/a", "null", "none", "missing", "?", "-"})
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+log = logging.getLogger(__name__)
 TASKS = ("regression", "classification", "multiclass")
 # What a damaged, truncated or mis-encoded file raises while being read (gzip.BadGzipFile is an OSError).
 READ_ERRORS = (OSError, UnicodeDecodeError, EOFError, csv.Error, zlib.error)
@@ -80,9 +84,26 @@ def parse_target(cell: str) -> float:
     text = cell.strip()
     if text.lower() in MISSING_MARKERS:
         return math.nan
-    value = float(text)  # raises ValueError on text
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"non-numeric target {text!r}") from None
     if math.isinf(value):
         raise ValueError(f"infinite target {text!r}")
+    if abs(value) > FLOAT32_MAX:  # finite here, but inf in the float32 batches and the loss
+        raise ValueError(f"target {text!r} is outside the float32 range (magnitude above {FLOAT32_MAX:.3g})")
+    return value
+
+
+def parse_weight(cell: str) -> float:
+    """A sample-weight cell as a finite, non-negative float; ValueError with the reason otherwise."""
+    text = cell.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"non-numeric weight {text!r}") from None
+    if not math.isfinite(value) or value < 0 or value > FLOAT32_MAX:
+        raise ValueError(f"weight {text!r} must be a finite number >= 0")
     return value
 
 
@@ -113,6 +134,7 @@ class Records:
     smiles_column: int = 0  # default SMILES column when the user names none
     default_targets: list[int] | None = None  # default target columns (None = every other column)
     files: list[str] = field(default_factory=list)
+    decimal_comma: bool = False  # number cells may use ',' as the decimal mark (';'-separated files)
 
 
 def open_text(path: str | Path) -> io.TextIOBase:
@@ -138,26 +160,77 @@ def _read_guarded(path: Path, iterate: Callable[[], Iterator]) -> Iterator:
         raise DataError(f"{path}: cannot read file ({type(err).__name__}: {err})") from None
 
 
-def csv_records(path: str | Path, has_header: bool = True, column_names: Sequence[str] | None = None,
-                delimiter: str = ",") -> Records:
-    """Records of a CSV file (optionally gzipped). Lines starting with '#' are comments; blank lines are ignored."""
+def detect_delimiter(header: str, path: str | Path) -> str:
+    """',' unless the file is a .tsv, or its header has no comma but tabs or semicolons (TSV, European CSV)."""
+    if any(s.lower() == ".tsv" for s in Path(path).suffixes):
+        return "\t"
+    if "," not in header:
+        for candidate in ("\t", ";"):
+            if candidate in header:
+                return candidate
+    return ","
+
+
+def _is_molecule(cell: str) -> bool:
+    from graphormer.chem import MoleculeError, parse_smiles  # RDKit only when a header is in doubt
+
+    try:
+        parse_smiles(cell)
+    except MoleculeError:
+        return False
+    return True
+
+
+def first_line_is_data(cells: Sequence[str], smiles_index: int | None = None) -> bool:
+    """Whether a CSV's first line is a record rather than a header (users often save SMILES lists bare).
+
+    With the SMILES column's position known: that cell is a molecule. Otherwise: every cell is a molecule or
+    a number (or empty) and at least one is a molecule. A header such as "smiles,tpsa" never is.
+    """
+    if smiles_index is not None:
+        return -len(cells) <= smiles_index < len(cells) and _is_molecule(cells[smiles_index].strip())
+    molecules = [_is_molecule(c.strip()) if c.strip() else False for c in cells]
+    return any(molecules) and all(m or is_number_or_missing(c) for m, c in zip(molecules, cells))
+
+
+def csv_records(path: str | Path, has_header: bool | str = True, column_names: Sequence[str] | None = None,
+                delimiter: str | None = None) -> Records:
+    """Records of a CSV file (optionally gzipped). Lines starting with '#' are comments; blank lines are ignored.
+
+    `delimiter=None` detects it from the first line (`detect_delimiter`); ';'-separated files are read with
+    decimal commas in their number cells, as spreadsheets in comma-decimal locales write them.
+    `has_header="auto"`: a first line made of molecules and numbers is data (`first_line_is_data`), and the
+    columns are then named smiles, column_1, ...
+    """
     path = check_file(path)
+
+    def lines_of(handle) -> Iterator[str]:
+        return (line for line in handle if not line.startswith("#"))
+
+    def first_line() -> str | None:
+        with open_text(path) as handle:
+            return next((line for line in lines_of(handle) if line.strip()), None)
+
+    head_line = next(_read_guarded(path, lambda: iter([first_line()])))
+    if head_line is None:
+        raise DataError(f"{path}: file is empty")
+    sep = delimiter or detect_delimiter(head_line, path)
 
     def rows() -> Iterator[list[str]]:
         with open_text(path) as handle:
-            lines = (line for line in handle if not line.startswith("#"))
-            for record in csv.reader(lines, delimiter=delimiter):
+            for record in csv.reader(lines_of(handle), delimiter=sep):
                 if record and any(cell.strip() for cell in record):
                     yield record
 
-    def first() -> list[str] | None:
-        for record in _read_guarded(path, rows):
-            return record
-        return None
-
-    head = first()
+    head = next(_read_guarded(path, rows), None)
     if head is None:
         raise DataError(f"{path}: file is empty")
+    if has_header == "auto":
+        has_header = not first_line_is_data(head)
+        if not has_header:
+            column_names = column_names or ["smiles"] + [f"column_{i}" for i in range(1, len(head))]
+            log.warning("%s: the first line is a molecule, not a header: reading the file as headerless "
+                        "(columns %s)", path, ", ".join(column_names))
     if has_header:
         columns = [h.strip() for h in head]
     else:
@@ -171,7 +244,7 @@ def csv_records(path: str | Path, has_header: bool = True, column_names: Sequenc
         for number, record in enumerate(stream, start=1):
             yield number, record + [""] * (width - len(record)), None
 
-    return Records(str(path), columns, read, files=[str(path)])
+    return Records(str(path), columns, read, files=[str(path)], decimal_comma=sep == ";")
 
 
 # ------------------------------------------------------------------------------------------ the table
@@ -237,6 +310,18 @@ def _as_class_id(text: str) -> int | None:
     return int(value) if value.is_integer() and value >= 0 else None
 
 
+_DECIMAL_COMMA = re.compile(r"\s*[-+]?\d*,\d+(?:[eE][-+]?\d+)?\s*")
+
+
+def _decimal_points(cells: list[str], layout: _Layout) -> list[str]:
+    """Target and weight cells written with a decimal comma ('20,2') rewritten with a point."""
+    out = list(cells)
+    for col in [*layout.targets, *([layout.weight] if layout.weight is not None else [])]:
+        if _DECIMAL_COMMA.fullmatch(out[col]):
+            out[col] = out[col].replace(",", ".")
+    return out
+
+
 def _labels(cells: list[str], layout: _Layout, task: str, classes: dict[str, int] | None) -> list[float]:
     """Target values of one record; raises ValueError with a user-facing reason."""
     if task == "multiclass":
@@ -249,10 +334,7 @@ def _labels(cells: list[str], layout: _Layout, task: str, classes: dict[str, int
         return [float(classes[key])]
     values = []
     for i in layout.targets:
-        try:
-            value = parse_target(cells[i])
-        except ValueError:
-            raise ValueError(f"non-numeric target {cells[i].strip()!r}") from None
+        value = parse_target(cells[i])  # ValueError names the problem
         if task == "classification" and not math.isnan(value) and value not in (0.0, 1.0):
             raise ValueError(f"classification label must be 0 or 1, got {cells[i].strip()!r}")
         values.append(value)
@@ -303,6 +385,8 @@ def build_table(
                 skipped.append(SkippedRow(row, "", problem, name))
                 continue
             smi = cells[layout.smiles].strip()
+            if records.decimal_comma:
+                cells = _decimal_points(cells, layout)
             try:
                 values = _labels(cells, layout, task, classes)
             except ValueError as err:
@@ -311,9 +395,9 @@ def build_table(
             weight = None
             if layout.weight is not None:
                 try:
-                    weight = float(cells[layout.weight])
-                except ValueError:
-                    skipped.append(SkippedRow(row, smi, f"non-numeric weight {cells[layout.weight]!r}", name))
+                    weight = parse_weight(cells[layout.weight])
+                except ValueError as err:
+                    skipped.append(SkippedRow(row, smi, str(err), name))
                     continue
             if all(math.isnan(v) for v in values):
                 skipped.append(SkippedRow(row, smi, "no label (all targets missing)", name))

@@ -28,7 +28,7 @@ from graphormer.chem import MolGraph, MoleculeError, mol_to_graph, smiles_to_gra
 from graphormer.data.collate import Collater
 from graphormer.inference.checkpoint import CheckpointError, load_module
 from graphormer.inference.readers import InputReader, Record
-from graphormer.model.bias import NUM_SPATIAL
+from graphormer.model.bias import MAX_ATOMS
 from graphormer.train.module import MODEL_INPUTS
 
 
@@ -38,10 +38,6 @@ class Predictions:
     std: np.ndarray | None  # [n, outputs] across an ensemble (None for one model)
     errors: list[str | None]
 
-
-# Largest molecule the model can encode: shortest-path distances index a table of NUM_SPATIAL rows
-# (padding, 0..509, unreachable = 510), so more atoms could need a distance past its end.
-MAX_ATOMS = NUM_SPATIAL - 2
 
 
 def graph_of(record_smiles: str | None, mol=None) -> MolGraph:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import csv
 import gzip
+import logging
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 from typing import Iterator
 
-from graphormer.data.table import READ_ERRORS, DataError
+from graphormer.data.table import READ_ERRORS, DataError, detect_delimiter, first_line_is_data, open_text
 
 
 @dataclass
@@ -25,22 +26,7 @@ class Record:
     mol: object | None = None
     error: str | None = None
 
-
-def _open_text(path: Path):
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", newline="", encoding="utf-8-sig")
-    return open(path, newline="", encoding="utf-8-sig")
-
-
-def _delimiter(header: str, path: Path) -> str:
-    """',' unless the file is a .tsv, or its header has no comma but tabs or semicolons (TSV, European CSV)."""
-    if any(s.lower() == ".tsv" for s in path.suffixes):
-        return "\t"
-    if "," not in header:
-        for candidate in ("\t", ";"):
-            if candidate in header:
-                return candidate
-    return ","
+log = logging.getLogger(__name__)
 
 
 def _kind(path: Path) -> str:
@@ -96,21 +82,28 @@ class InputReader:
         return column % len(self.columns)
 
     def _csv(self) -> Iterator[Record]:
-        with _open_text(self.path) as handle:
+        with open_text(self.path) as handle:
             lines = (line for line in handle if not line.startswith("#"))
             header = next((line for line in lines if line.strip()), None)  # the first non-blank line
             if header is None:
                 raise DataError(f"{self.path}: file is empty")
-            reader = csv.reader(chain([header], lines), delimiter=_delimiter(header, self.path))
-            self.columns = [h.strip() for h in next(reader)]
+            reader = csv.reader(chain([header], lines), delimiter=detect_delimiter(header, self.path))
+            first = next(reader)
+            self.columns = [h.strip() for h in first]
             column = self._column()
+            named = isinstance(self.smiles_column, str) and self.smiles_column in self.columns
+            if not named and first_line_is_data(first, column):  # no header: the first line is a molecule
+                self.columns = [f"column_{i}" if i != column else "smiles" for i in range(len(first))]
+                log.warning("%s: the first line is a molecule, not a header: reading the file as headerless",
+                            self.path)
+                reader = chain([first], reader)
             for row, cells in enumerate((c for c in reader if c), start=1):
                 cells = cells + [""] * (len(self.columns) - len(cells))
                 yield Record(row, cells[:len(self.columns)], cells[column].strip())
 
     def _smi(self) -> Iterator[Record]:
         self.columns = ["smiles", "name"]
-        with _open_text(self.path) as handle:
+        with open_text(self.path) as handle:
             row = 0
             for line in handle:
                 if not line.strip() or line.lstrip().startswith("#"):

@@ -258,6 +258,8 @@ def test_single_case(batch, case):
         rows = list(csv.DictReader(open(tmp / f"{case['case']}.csv", newline="", encoding="utf-8")))
         assert rows and all(r["pred_tpsa"] and not r["error"] for r in rows)
         assert f"predicted {len(rows)} of {len(rows)} rows" in out
+    if case["expected"] == "ok" and case["fragment"]:  # ok: a run that succeeded, with what it says about its rows
+        assert case["fragment"].lower() in out.lower(), out[-2000:]
 
 
 def test_corpus_size():

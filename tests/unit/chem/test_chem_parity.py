@@ -131,7 +131,6 @@ EXOTIC = [
     "O=C=O",
     "[NH3]->[Cu+2]",  # dative bond: bond type 'misc'
     "C[C@H](F)Cl |&1:1|",  # CXSMILES enhanced stereo
-    "CCO ethanol",  # trailing name, ignored by RDKit
     "  CCO  ",
     "C[Si@](F)(Cl)Br",
     "[H][H]",

@@ -21,6 +21,12 @@ BAD_INPUTS = [
     ("C(C)(C)(C)(C)C", "valence"),
     ("CN(C)(C)(C)C", "valence"),
     ("c1cccc1", "kekuliz"),
+    # RDKit alone would read a prefix of these (ethane, ethanol) without a word
+    ("CC O", "would read only 'CC'"),
+    ("CC\tO", "whitespace at position 3"),
+    ("CCO ethanol", "would read only 'CCO'"),
+    ("CCÖ", "non-ASCII character 'Ö' at position 3"),
+    ("C\u00a0CO", "non-ASCII"),  # a no-break space pasted from a web page
 ]
 
 
@@ -74,10 +80,11 @@ def test_isotopes_charges_radicals():
     assert smiles_to_graph("[CH]").x[0, 5] == 3
 
 
-def test_outer_whitespace_and_names_are_ignored():
+def test_outer_whitespace_is_ignored_and_cxsmiles_extensions_are_read():
     plain = smiles_to_graph("CCO")
-    for text in ("  CCO\n", "CCO ethanol"):
+    for text in ("  CCO\n", "\tCCO "):
         assert all(np.array_equal(a, b) for a, b in zip(smiles_to_graph(text), plain))
+    assert parse_smiles("C[C@H](F)Cl |&1:1|").GetNumAtoms() == 4
 
 
 def test_molgraph_is_a_named_tuple():

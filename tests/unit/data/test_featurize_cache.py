@@ -147,6 +147,17 @@ def test_max_atoms_rows_are_skipped_with_reason(csv_file, tmp_path):
     assert any("exceeds data.max_atoms=20" in r for r in reasons) and len(usable) + len(reasons) == 81
 
 
+@pytest.mark.parametrize("max_atoms", [None, 1000])
+def test_molecules_beyond_the_model_are_always_skipped(tmp_path, max_atoms):
+    """The spatial table holds distances up to 509: a 511-atom chain would index past it."""
+    path = tmp_path / "big.csv"
+    path.write_text(f"smiles,y\nCCO,1\n{'C' * 510},2\n{'C' * 511},3\n")
+    store, usable = build_store(read_csv_table(path), max_atoms=max_atoms, cache_dir=tmp_path / "c", progress=False)
+    assert store.num_nodes.tolist() == [3, 510] and usable.rows.tolist() == [1, 2]
+    assert [(s.row, s.reason) for s in usable.skipped] == [(3, "too large: 511 heavy atoms (the model encodes at "
+                                                               "most 510)")]
+
+
 def test_store_select_and_concat_round_trip(real_smiles):
     store, _ = featurize_smiles(real_smiles(20), progress=False)
     picked = store.select(np.array([5, 0, 19]))

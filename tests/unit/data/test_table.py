@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from graphormer.data.table import DataError, parse_target, read_csv_table
+from graphormer.data.table import DataError, first_line_is_data, parse_target, read_csv_table
 
 
 def write(tmp_path, text, name="mols.csv"):
@@ -82,3 +82,51 @@ def test_parse_target():
         parse_target("-inf")
     with pytest.raises(ValueError):
         parse_target("abc")
+
+
+def test_targets_beyond_float32_and_bad_weights_are_skipped(tmp_path):
+    path = write(tmp_path, "smiles,y,w\nCCO,1e300,1\nCCN,-3.5e38,1\nCCC,3.3e38,1\nCC,1,-2\nCCCl,1,nan\nC,1,0.5\n")
+    table = read_csv_table(path, target_columns=["y"], weight_column="w")
+    assert table.smiles == ["CCC", "C"] and table.weights.tolist() == [1.0, 0.5]
+    reasons = {s.row: s.reason for s in table.skipped}
+    assert set(reasons) == {1, 2, 4, 5}
+    assert "'1e300' is outside the float32 range" in reasons[1] and "float32" in reasons[2]
+    assert reasons[4] == reasons[5].replace("'nan'", "'-2'") == "weight '-2' must be a finite number >= 0"
+
+
+@pytest.mark.parametrize("name,text", [
+    ("tab.csv", "smiles\ty\nCCO\t1.5\nCCN\t-2\n"),
+    ("mols.tsv", "smiles\ty\nCCO\t1.5\nCCN\t-2\n"),
+    ("semicolon.csv", "smiles;y\nCCO;1,5\nCCN;-2\n"),  # comma-decimal locale export
+])
+def test_delimiter_is_detected(tmp_path, name, text):
+    table = read_csv_table(write(tmp_path, text, name))
+    assert table.target_names == ["y"] and table.targets[:, 0].tolist() == [1.5, -2.0] and not table.skipped
+
+
+def test_comma_file_keeps_comma_as_separator(tmp_path):
+    table = read_csv_table(write(tmp_path, 'smiles,y\nCCO,"1,5"\n'))
+    assert [s.reason for s in table.skipped] == ["non-numeric target '1,5'"]
+
+
+@pytest.mark.parametrize("cells,smiles_index,expected", [
+    (["CCO", "20.2"], None, True),
+    (["c1ccccc1"], None, True),
+    (["CCO", ""], None, True),
+    (["smiles", "tpsa"], None, False),
+    (["SMILES", "y"], None, False),
+    (["CO", "logP"], None, False),  # a name that happens to be a molecule, beside a word
+    (["mol1", "CCO"], None, False),
+    (["mol1", "CCO"], 1, True),
+    (["id", "smiles"], 1, False),
+])
+def test_first_line_is_data(cells, smiles_index, expected):
+    assert first_line_is_data(cells, smiles_index) is expected
+
+
+def test_headerless_user_csv_keeps_its_first_molecule(tmp_path):
+    from graphormer.data.formats import file_records
+
+    records = file_records(write(tmp_path, "CCO,20.2\nc1ccccc1,0\n"))
+    assert records.columns == ["smiles", "column_1"]
+    assert [cells for _, cells, _ in records.read()] == [["CCO", "20.2"], ["c1ccccc1", "0"]]
