@@ -21,7 +21,7 @@ from graphormer.chem import FEATURIZER_VERSION, MoleculeError, smiles_to_graph
 from graphormer.data.cache import default_workers, file_digest, file_lock
 from graphormer.data.store import GraphStore
 from graphormer.data.table import MoleculeTable, SkippedRow
-from graphormer.model.bias import MAX_ATOMS
+from graphormer.graph import MAX_ATOMS
 
 log = logging.getLogger(__name__)
 

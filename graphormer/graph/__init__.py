@@ -1,6 +1,7 @@
 """Graph preprocessing: shortest-path distances and reference-faithful path bond codes (vectorised)."""
 
 from graphormer.graph.spatial import (
+    MAX_ATOMS,
     NO_HOP,
     NON_BOND,
     NUM_BOND_CODES,
@@ -12,6 +13,7 @@ from graphormer.graph.spatial import (
 )
 
 __all__ = [
+    "MAX_ATOMS",
     "NO_HOP",
     "NON_BOND",
     "NUM_BOND_CODES",

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "MAX_ATOMS",
     "UNREACHABLE",
     "NO_HOP",
     "NON_BOND",
@@ -31,6 +32,9 @@ __all__ = [
 ]
 
 UNREACHABLE = 510  # spd of pairs in different connected components (reference constant)
+# Largest graph whose distances (at most MAX_ATOMS - 1) stay below UNREACHABLE; the model's spatial table
+# has one row per distance up to UNREACHABLE, so a larger molecule cannot be encoded.
+MAX_ATOMS = UNREACHABLE
 NO_HOP = 0  # path code for hops past the path's end, self / unreachable / padding pairs
 NON_BOND = 61  # path code for a hop between two non-bonded atoms (legacy pre-fix mode only)
 NUM_PATH_CODES = 62  # path codes are 0..61

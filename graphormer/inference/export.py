@@ -31,6 +31,7 @@ class ExportedPredictor(nn.Module):
         super().__init__()
         self.model = module.model
         self.model.attention = "sdpa"
+        self.model.pack_tokens = False  # packing has a data-dependent token count: keep the padded grid
         self.task = module.task
         self.register_buffer("target_mean", module.target_mean.clone())
         self.register_buffer("target_std", module.target_std.clone())

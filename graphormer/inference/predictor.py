@@ -26,9 +26,9 @@ from tqdm.auto import tqdm
 
 from graphormer.chem import MolGraph, MoleculeError, mol_to_graph, smiles_to_graph
 from graphormer.data.collate import Collater
+from graphormer.graph import MAX_ATOMS
 from graphormer.inference.checkpoint import CheckpointError, load_module
 from graphormer.inference.readers import InputReader, Record
-from graphormer.model.bias import MAX_ATOMS
 from graphormer.train.module import MODEL_INPUTS
 
 

@@ -14,9 +14,6 @@ from torch import nn
 from graphormer.model.embedding import FEATURE_OFFSET
 
 NUM_SPATIAL = 512  # spd + 1: 0 = padding pair, 1 = self, ..., 511 = unreachable (spd 510)
-# Largest molecule the model can encode: a chain of MAX_ATOMS atoms has distances up to 509 (row 510); one
-# more atom could need the row of "unreachable".
-MAX_ATOMS = NUM_SPATIAL - 2
 NUM_BOND_COLUMNS = 3
 BOND_FEATURE_DIMS = (5, 6, 2)  # OGB bond vocabulary; code = 1 + t0*12 + t1*2 + t2
 NUM_BOND_CODES = 1 + 5 * 6 * 2  # 0 = no hop, 1..60 = bonds

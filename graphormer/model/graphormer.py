@@ -10,7 +10,7 @@ from graphormer.model.attention import resolve_backend
 from graphormer.model.bias import AttentionBias
 from graphormer.model.embedding import NodeEmbedding
 from graphormer.model.dropout import Dropout
-from graphormer.model.layers import EncoderLayer
+from graphormer.model.layers import EncoderLayer, TokenLayout
 
 
 def apply_graphormer_init(module: nn.Module) -> None:
@@ -57,6 +57,9 @@ class Graphormer(nn.Module):
         resolve_backend(attention, "cpu", False, 0.0)  # reject unknown names now, not at the first batch
         self.attention = attention
         self.attention_dropout = attention_dropout
+        # Token-wise work on real tokens only (TokenLayout). An execution choice, not part of the model:
+        # export turns it off (a data-dependent token count cannot be traced), and so does torch.compile.
+        self.pack_tokens = True
         self.allow_flex_without_dropout = allow_flex_without_dropout
 
         self.node_embedding = NodeEmbedding(embed_dim)
@@ -102,12 +105,16 @@ class Graphormer(nn.Module):
         h = self.node_embedding(x, node_mask, degree)
         if perturb is not None:
             h = torch.cat([h[:, :1], h[:, 1:] + perturb.to(h.dtype)], dim=1)
+        layout = None
+        if self.pack_tokens and not torch.compiler.is_compiling():
+            layout = TokenLayout.of(node_mask)
+            h = layout.pack(h)
         if self.embed_layer_norm is not None:
             h = self.embed_layer_norm(h)
         h = self.embed_dropout(h)
         for layer in self.layers:
-            h = layer(h, bias, backend)
-        return h[:, 0]
+            h = layer(h, bias, backend, layout)
+        return h[:, 0] if layout is None else h[layout.first]
 
     def head(self, h: torch.Tensor) -> torch.Tensor:
         h = self.head_layer_norm(F.gelu(self.head_transform(h)))

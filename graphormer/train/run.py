@@ -84,6 +84,7 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, module: GraphormerModule, datam
     print(f"model: {count_parameters(module.model):,} parameters "
           f"({hp['num_layers']} layers, width {hp['embed_dim']}, {hp['num_heads']} heads)")
     if cfg.compile:
+        module.model.pack_tokens = False  # compiled graphs keep static shapes (see data.pad_nodes_to)
         module.model = torch.compile(module.model, dynamic=False)
     task = module.task
     metric, mode = MONITOR[task]

@@ -101,6 +101,42 @@ def test_padding_invariance(make_batch, molecules, backend, pre_layernorm):
         torch.testing.assert_close(alone[0], together[i], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("pre_layernorm", [False, True])
+@pytest.mark.parametrize("backend", ["math", "sdpa"])
+def test_packed_tokens_equal_the_padded_grid_float64(make_batch, backend, pre_layernorm):
+    """Token-wise layers on real tokens only (the default) compute what the padded grid computes: outputs
+    and every gradient, in float64, in training mode (the recomputing core) and in eval mode."""
+    batch = inputs(make_batch())
+    assert not batch["node_mask"].all()  # the batch has padding to skip
+    model = tiny(pre_layernorm=pre_layernorm).double()
+    model.attention = backend
+    for train in (True, False):
+        model.train(train)
+        results = []
+        for pack in (True, False):
+            model.pack_tokens = pack
+            model.zero_grad(set_to_none=True)
+            out = model(**batch)
+            (out ** 2).sum().backward()
+            results.append((out.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}))
+        (out_packed, grads_packed), (out_padded, grads_padded) = results
+        torch.testing.assert_close(out_packed, out_padded, rtol=1e-12, atol=1e-12)
+        for name in grads_padded:
+            torch.testing.assert_close(grads_packed[name], grads_padded[name], rtol=1e-10, atol=1e-12, msg=name)
+
+
+def test_token_layout_round_trip():
+    from graphormer.model.layers import TokenLayout
+
+    node_mask = torch.tensor([[True, True, False], [True, False, False], [True, True, True]])
+    layout = TokenLayout.of(node_mask)
+    assert layout.index.tolist() == [0, 1, 2, 4, 5, 8, 9, 10, 11] and layout.first.tolist() == [0, 3, 5]
+    grid = torch.arange(12.0).view(3, 4, 1)
+    packed = layout.pack(grid)
+    assert packed.squeeze(1).tolist() == [0, 1, 2, 4, 5, 8, 9, 10, 11]
+    assert layout.unpack(packed).squeeze(2).tolist() == [[0, 1, 2, 0], [4, 5, 0, 0], [8, 9, 10, 11]]
+
+
 def test_fewer_hop_columns_than_max_hops(make_batch):
     model = tiny(max_hops=5)
     short = make_batch(max_hops=3)
