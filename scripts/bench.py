@@ -26,9 +26,7 @@ fight the other jobs for the cores and give slower, noisier numbers.
 
     python scripts/bench.py --quick                  # < 5 min on 2 cores; ends with one JSON line
     python scripts/bench.py                          # + size curve (chains, 10-200 atoms), dataset-size curve
-    python scripts/bench.py --quick --profile slim   # torch.profiler tables: ours, reference, proposal sketch
-    python scripts/bench.py --quick --prototype      # + the proposal sketch (unpadded layers) as a third side
-    python scripts/bench.py --quick --ablation       # each part of the sketch alone against ours
+    python scripts/bench.py --quick --profile slim   # torch.profiler tables: ours, reference
     python scripts/bench.py --report bench.json      # re-render bench.md / bench.png from a saved run
     python scripts/bench.py --out /tmp/bench         # results dir (default scripts/bench_results/; the script
                                                      # writes a `*` .gitignore into it, so it stays untracked)
@@ -223,169 +221,6 @@ def ours_forward(model, batch: dict) -> torch.Tensor:
     return model(batch["x"], batch["node_mask"], batch["degree"], batch["spd"], batch["path"])
 
 
-# ================================================================ prototype of the proposed model changes
-# Not our model code: a sketch, run with --prototype, that reuses our model's modules and weights with
-#  (1) unpadded token-wise work: projections, FFN, LayerNorm and dropout run on the real tokens only
-#      ([n_tokens, d]); only attention sees the padded [B, H, T, dh] layout;
-#  (2) an attention core (autograd.Function) that keeps the probabilities and a bool dropout mask only
-#      (5 bytes per attention entry instead of 9); optionally (`recompute`) only the mask, recomputing the
-#      softmax in backward (flash-attention style, 1 byte);
-#  (3) dropout masks from 16-bit lanes of 64-bit random words (3x cheaper than rand_like on CPU);
-#  (4) AdamW(fused=True).
-# (2) and (3) went into graphormer/model in commit 19f0851 ((4) too, then was reverted in a43ffd5: Lightning
-# refuses gradient clipping with a fused optimiser under mixed precision); (1) is still a proposal.
-PARTS = ("unpad", "core", "recompute", "lanes", "fused", "chunks")
-ATTENTION_CHUNKS = 4  # "chunks": attention per size group, each padded to its own largest molecule
-PROTO_PARTS = {"unpad", "recompute", "lanes"}  # --prototype-parts: switch parts off to see each gain
-
-
-PROTO_PARTS_DEFAULT = sorted(PROTO_PARTS)
-
-
-def set_proto_parts(parts) -> None:
-    parts = set(parts)  # a copy: `parts` may be PROTO_PARTS itself
-    unknown = set(parts) - set(PARTS)
-    if unknown:
-        raise ValueError(f"unknown prototype parts {sorted(unknown)}")
-    PROTO_PARTS.clear()
-    PROTO_PARTS.update(parts)
-    SIDES["proposal"] = (proto_forward, 0, {"fused": True} if "fused" in parts else ADAMW)
-
-
-def keep_mask(shape, p: float) -> tuple[torch.Tensor, float]:
-    """Bool dropout keep-mask and the keep scale. Four 16-bit lanes per full-range 64-bit draw: about 3x
-    cheaper on CPU than `rand_like(x) >= p`; P(drop) = round(65536 p) / 65536 (0.1 -> 0.1000061)."""
-    if "lanes" not in PROTO_PARTS:
-        return torch.rand(shape) >= p, 1.0 / (1.0 - p)
-    n = int(np.prod(shape))
-    words = torch.empty(-(-n // 4), dtype=torch.int64).random_(-2 ** 63, None)
-    cut = round(p * 65536)
-    return words.view(torch.int16)[:n].view(shape) >= cut - 32768, 65536 / (65536 - cut)
-
-
-def fast_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    if not training or p == 0:
-        return x
-    keep, scale = keep_mask(x.shape, p)
-    return x * keep * scale  # autograd keeps the bool mask only
-
-
-def _probs(q, k, bias):
-    """softmax(q k^T + bias) on [B*H, T, *] views; baddbmm adds the bias inside the matmul."""
-    return torch.softmax(torch.baddbmm(bias, q, k.transpose(1, 2)), dim=-1)
-
-
-class BiasedAttentionCore(torch.autograd.Function):
-    """dropout(softmax(q k^T + bias)) @ v with q already scaled; q, k, v [B, H, T, dh], bias [B, H, T, T].
-
-    Keeps for backward either the probabilities (float) and the bool dropout mask — 5 bytes per attention
-    entry instead of the 9 plain autograd keeps (probabilities, mask, dropped probabilities) — or, with
-    `recompute`, only the mask (1 byte), recomputing the softmax in backward (flash-attention style)."""
-
-    @staticmethod
-    def forward(ctx, q, k, v, bias, p: float, recompute: bool):
-        B, H, T, dh = q.shape
-        qf, kf, vf, bf = (t.reshape(B * H, T, -1) for t in (q, k, v, bias))
-        probs = _probs(qf, kf, bf)
-        keep, scale = keep_mask(probs.shape, p) if p > 0 else (None, 1.0)
-        out = torch.bmm(probs * keep if p > 0 else probs, vf)
-        if p > 0:
-            out = out.mul_(scale)  # the dropout scale, applied to the small output
-        ctx.p, ctx.scale, ctx.recompute = p, scale, recompute
-        ctx.save_for_backward(q, k, v, bias, keep, None if recompute else probs)
-        return out.view(B, H, T, dh)
-
-    @staticmethod
-    def backward(ctx, grad):
-        q, k, v, bias, keep, probs = ctx.saved_tensors
-        B, H, T, dh = q.shape
-        qf, kf, vf, bf = (t.reshape(B * H, T, -1) for t in (q, k, v, bias))
-        if probs is None:
-            probs = _probs(qf, kf, bf)
-        grad = grad.reshape(B * H, T, dh) * ctx.scale
-        dropped = probs * keep if ctx.p > 0 else probs
-        grad_v = torch.bmm(dropped.transpose(1, 2), grad)
-        del dropped
-        grad_p = torch.bmm(grad, vf.transpose(1, 2))
-        if ctx.p > 0:
-            grad_p.mul_(keep)
-        # softmax backward, in place: probs * (grad_p - sum(grad_p * probs))
-        grad_s = grad_p.sub_((grad_p * probs).sum(-1, keepdim=True)).mul_(probs)
-        grad_q = torch.bmm(grad_s, kf).view(B, H, T, dh)
-        grad_k = torch.bmm(grad_s.transpose(1, 2), qf).view(B, H, T, dh)
-        grad_bias = grad_s.view(B, H, T, T) if ctx.needs_input_grad[3] else None
-        return grad_q, grad_k, grad_v.view(B, H, T, dh), grad_bias, None, None
-
-
-def plain_core(q, k, v, bias, p: float) -> torch.Tensor:
-    """The same computation with plain autograd (keeps probabilities, mask and dropped probabilities)."""
-    probs = torch.softmax(torch.matmul(q, k.transpose(-2, -1)) + bias, dim=-1)
-    return torch.matmul(fast_dropout(probs, p, p > 0), v)
-
-
-def chunked_attention(attend, q, k, v, bias, counts):
-    """Attention per group of similar-size molecules, each group cut to its own longest token count: the
-    [B, H, T, T] work shrinks to sum over groups of B_g * T_g^2. Exact (keys past T_g are padding)."""
-    B, H, T, dh = q.shape
-    order = torch.argsort(counts, descending=True)
-    out = q.new_zeros(B, H, T, dh)
-    for group in torch.tensor_split(order, min(ATTENTION_CHUNKS, B)):
-        if group.numel() == 0:
-            continue
-        t = int(counts[group].max())
-        pick = lambda x: x.index_select(0, group)[:, :, :t]  # noqa: E731
-        part = attend(pick(q).contiguous(), pick(k).contiguous(), pick(v).contiguous(),
-                      bias.index_select(0, group)[:, :, :t, :t].contiguous())
-        out = out.index_copy(0, group, torch.nn.functional.pad(part, (0, 0, 0, T - t)))
-    return out
-
-
-def proto_layer(layer, h, bias, tokens, B: int, T: int, train_core: bool, counts=None):
-    """One post-LN encoder layer on packed tokens h [n, d]; `tokens` = positions of h in the [B*T] grid."""
-    att = layer.self_attn
-    H, dh = att.num_heads, att.head_dim
-
-    def padded(t):  # [n, d] -> contiguous [B, H, T, dh], zeros on padding
-        full = t.new_zeros(B * T, t.shape[1]).index_copy(0, tokens, t)
-        return full.view(B, T, H, dh).transpose(1, 2).contiguous()
-
-    q, k, v = padded(att.q_proj(h) * att.scaling), padded(att.k_proj(h)), padded(att.v_proj(h))
-    p = att.attention_dropout if layer.training else 0.0
-
-    def attend(q, k, v, bias):
-        if not train_core:
-            return torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1.0)
-        if PROTO_PARTS & {"core", "recompute"}:
-            return BiasedAttentionCore.apply(q, k, v, bias, p, "recompute" in PROTO_PARTS)
-        return plain_core(q, k, v, bias, p)
-
-    out = chunked_attention(attend, q, k, v, bias, counts) if "chunks" in PROTO_PARTS else attend(q, k, v, bias)
-    out = att.out_proj(out.transpose(1, 2).reshape(B * T, -1).index_select(0, tokens))
-    h = layer.self_attn_layer_norm(h + fast_dropout(out, layer.dropout.p, layer.training))
-    ffn = layer.fc2(fast_dropout(torch.nn.functional.gelu(layer.fc1(h)), layer.activation_dropout.p, layer.training))
-    return layer.final_layer_norm(h + fast_dropout(ffn, layer.dropout.p, layer.training))
-
-
-def proto_forward(model, batch: dict, train_core: bool | None = None) -> torch.Tensor:
-    """Our model's weights, the proposed computation (post-LN, as benchmarked)."""
-    x, node_mask = batch["x"], batch["node_mask"]
-    train_core = model.training if train_core is None else train_core
-    bias = model.attn_bias(batch["spd"], batch["path"], node_mask, torch.float32)
-    h = model.node_embedding(x, node_mask, batch["degree"])
-    h = model.embed_dropout(model.embed_layer_norm(h))
-    B, T, d = h.shape
-    real = torch.nn.functional.pad(node_mask, (1, 0), value=True)  # graph token + real atoms
-    if "unpad" not in PROTO_PARTS:
-        real = torch.ones_like(real)
-    tokens = real.reshape(-1).nonzero().squeeze(1)
-    h = h.reshape(B * T, d).index_select(0, tokens)
-    counts = torch.nn.functional.pad(node_mask, (1, 0), value=True).sum(1)  # tokens per molecule
-    for layer in model.layers:
-        h = proto_layer(layer, h, bias, tokens, B, T, train_core, counts)
-    counts = real.sum(1)
-    return model.head(h[torch.cumsum(counts, 0) - counts])  # the graph token of each molecule
-
-
 # ============================================================================================ measuring
 class Clock:
     """Wall and CPU (this process, all threads) seconds of a `with` block."""
@@ -538,14 +373,9 @@ def make_batches(graph_sets: list[list[dict]], arch: str) -> list[tuple[dict, di
     return out
 
 
-def proto_train_core(model, batch):
-    return proto_forward(model, batch, train_core=True)
-
-
-# side name -> (forward, which batch of make_batches' pair, AdamW options). Every side gets the optimizer our
-# training module configures (plain torch AdamW), so the comparison is of the model and data code only.
-ADAMW: dict = {}
-SIDES = {"ours": (ours_forward, 0, ADAMW), "ref": (ref_forward, 1, ADAMW), "proposal": (proto_forward, 0, ADAMW)}
+# side name -> (forward, which batch of make_batches' pair). Both sides get the optimizer our training module
+# configures (plain torch AdamW), so the comparison is of the model and data code only.
+SIDES = {"ours": (ours_forward, 0), "ref": (ref_forward, 1)}
 
 
 def _grads(model, forward, batch, y) -> torch.Tensor:
@@ -556,52 +386,45 @@ def _grads(model, forward, batch, y) -> torch.Tensor:
     return norm
 
 
-def check_parity(ours, theirs, batches, names=("ours",)) -> dict:
-    """Same weights, eval mode (no dropout): max |side - reference| of the outputs, and the relative
-    difference of the gradient norms (L1 loss). The proposal is checked through its training core."""
+def check_parity(ours, theirs, batches) -> dict:
+    """Same weights, eval mode (no dropout): max |ours - reference| of the outputs, and the relative
+    difference of the gradient norms (L1 loss)."""
     ours.eval(), theirs.eval()
-    forwards = {"ours": ours_forward, "proposal": proto_train_core}
-    result = {}
-    for name in names:
-        fwd = forwards[name]
-        out_diff, out_scale, grad_rel = 0.0, 0.0, 0.0
-        for b_ours, b_ref, y in batches:
-            with torch.no_grad():
-                a, b = fwd(ours, b_ours), ref_forward(theirs, b_ref)
-            out_diff = max(out_diff, (a - b).abs().max().item())
-            out_scale = max(out_scale, b.abs().max().item())
-            g_ours, g_ref = _grads(ours, fwd, b_ours, y), _grads(theirs, ref_forward, b_ref, y)
-            grad_rel = max(grad_rel, (abs(g_ours - g_ref) / g_ref).item())
-        result[name] = {"max_abs_diff": out_diff, "max_abs_output": out_scale, "grad_norm_rel_diff": grad_rel}
-    return result
+    out_diff, out_scale, grad_rel = 0.0, 0.0, 0.0
+    for b_ours, b_ref, y in batches:
+        with torch.no_grad():
+            a, b = ours_forward(ours, b_ours), ref_forward(theirs, b_ref)
+        out_diff = max(out_diff, (a - b).abs().max().item())
+        out_scale = max(out_scale, b.abs().max().item())
+        g_ours, g_ref = _grads(ours, ours_forward, b_ours, y), _grads(theirs, ref_forward, b_ref, y)
+        grad_rel = max(grad_rel, (abs(g_ours - g_ref) / g_ref).item())
+    return {"ours": {"max_abs_diff": out_diff, "max_abs_output": out_scale, "grad_norm_rel_diff": grad_rel}}
 
 
-def bench_model(arch: str, graph_sets: list[list[dict]], rounds: int, seed: int, prototype: bool = False,
-                with_reference: bool = True) -> dict:
-    """Training and inference throughput, every side in this process, alternating. The proposal (if any)
-    runs on our model's weights with its own (fused) AdamW."""
+def bench_model(arch: str, graph_sets: list[list[dict]], rounds: int, seed: int) -> dict:
+    """Training and inference throughput, both sides in this process, alternating."""
     theirs = ref_model(arch, seed, perturb=0.05)
     ours = ours_from_reference(theirs)
     batches = make_batches(graph_sets, arch)
-    names = ["ours"] + (["ref"] if with_reference else []) + (["proposal"] if prototype else [])
-    parity = check_parity(ours, theirs, batches, [n for n in names if n != "ref"])
+    parity = check_parity(ours, theirs, batches)
     n = sum(len(g) for g in graph_sets)
-    models = {name: theirs if name == "ref" else ours for name in names}
-    opts = {name: torch.optim.AdamW(models[name].parameters(), lr=LR, **SIDES[name][2]) for name in names}
+    models = {"ours": ours, "ref": theirs}
+    names = list(models)
+    opts = {name: torch.optim.AdamW(models[name].parameters(), lr=LR) for name in names}
 
     def train(side, b):
-        fwd, k, _ = SIDES[side]
+        fwd, k = SIDES[side]
         models[side].train()
         train_step(fwd, models[side], opts[side], batches[b][k], batches[b][2])
 
     def evaluate(side, b):
-        fwd, k, _ = SIDES[side]
+        fwd, k = SIDES[side]
         models[side].eval()
         infer(fwd, models[side], batches[b][k])
 
     small = min(batches, key=lambda b: b[0]["x"].shape[1])
     for side in names:  # warm-up on the smallest batch: AdamW state, first-call costs
-        fwd, k, _ = SIDES[side]
+        fwd, k = SIDES[side]
         models[side].train()
         train_step(fwd, models[side], opts[side], small[k], small[2])
         models[side].eval()
@@ -623,14 +446,14 @@ def memory_worker(spec: dict) -> dict:
     warm-up pass) and one inference call, for one implementation and config, per molecule list."""
     torch.set_num_threads(spec["threads"])
     impl, arch, graph_sets = spec["impl"], spec["arch"], spec["graph_sets"]
-    fwd, _, opt_args = SIDES[impl]
+    fwd = SIDES[impl][0]
     if impl == "ref":
         model = ref_model(arch, spec["seed"])
         prepare = lambda gs: ref_collate([ref_item(g) for g in gs])  # noqa: E731
-    else:  # ours and the proposal never import the reference
+    else:  # ours never imports the reference
         model = ours_model(arch, spec["seed"])
         prepare = lambda gs: ours_collate([to_molgraph(g) for g in gs])  # noqa: E731
-    opt = torch.optim.AdamW(model.parameters(), lr=LR, **opt_args)
+    opt = torch.optim.AdamW(model.parameters(), lr=LR)
     targets = [torch.randn(len(gs), 1) for gs in graph_sets]
     prepare(graph_sets[0])  # first-call costs (imports, pyximport) are not the batch's memory
 
@@ -654,8 +477,8 @@ def curve_worker(spec: dict) -> dict:
     torch.set_num_threads(spec["threads"])
     impl, arch, batch = spec["impl"], spec["arch"], spec["batch"]
     model = ref_model(arch, spec["seed"]) if impl == "ref" else ours_model(arch, spec["seed"])
-    fwd, _, opt_args = SIDES[impl]
-    opt = torch.optim.AdamW(model.parameters(), lr=LR, **opt_args)
+    fwd = SIDES[impl][0]
+    opt = torch.optim.AdamW(model.parameters(), lr=LR)
     rows = []
     for atoms in spec["sizes"]:
         graphs = ogb_graphs([chain_smiles(atoms)]) * batch
@@ -696,7 +519,7 @@ def run_workers(jobs: list[tuple[str, dict]], threads: int, parallel: int = 2) -
         procs, outs = [], []
         for i, (kind, spec) in enumerate(jobs):
             spec_path, out_path = Path(tmp) / f"spec{i}.pkl", Path(tmp) / f"out{i}.json"
-            spec_path.write_bytes(pickle.dumps(dict(spec, threads=threads, proto_parts=sorted(PROTO_PARTS))))
+            spec_path.write_bytes(pickle.dumps(dict(spec, threads=threads)))
             outs.append(out_path)
             if len(procs) >= parallel:
                 procs.pop(0).wait()
@@ -750,17 +573,16 @@ def dataset_curve(smiles: list[str], sizes: list[int], batch: int) -> list[dict]
 # ============================================================================================ profiling
 def profile(arch: str, graph_sets: list[list[dict]], seed: int, rows: int = 25) -> str:
     """torch.profiler tables (self CPU time) of a pass of training steps and of inference calls over the
-    batches, for ours, the reference and the proposal sketch."""
+    batches, for ours and the reference."""
     from torch.profiler import ProfilerActivity, profile as torch_profile
 
     theirs = ref_model(arch, seed)
     ours = ours_from_reference(theirs)
     batches = make_batches(graph_sets, arch)
     text = []
-    sides = (("ours", ours, "ours"), ("reference", theirs, "ref"), ("proposal", ours, "proposal"))
-    for name, model, side in sides:
-        fwd, k, opt_args = SIDES[side]
-        opt = torch.optim.AdamW(model.parameters(), lr=LR, **opt_args)
+    for name, model, side in (("ours", ours, "ours"), ("reference", theirs, "ref")):
+        fwd, k = SIDES[side]
+        opt = torch.optim.AdamW(model.parameters(), lr=LR)
         for mode in ("train", "infer"):
             model.train(mode == "train")
             step = (lambda b: train_step(fwd, model, opt, b[k], b[2])) if mode == "train" else \
@@ -775,64 +597,26 @@ def profile(arch: str, graph_sets: list[list[dict]], seed: int, rows: int = 25) 
     return "\n".join(text)
 
 
-# ============================================================================================= ablation
-ABLATION = ([], ["unpad"], ["core"], ["recompute"], ["lanes"], ["fused"], ["unpad", "core", "lanes", "fused"],
-            ["unpad", "recompute", "lanes", "fused"])
-
-
-def ablation(arch: str, graph_sets: list[list[dict]], rounds: int, seed: int, threads: int,
-             variants=ABLATION) -> list[dict]:
-    """Each part of the sketch alone (and all together) against our current model, same weights, batches
-    interleaved: CPU-time throughput ratios proposal / ours, and the training-step memory of the widest batch."""
-    rows = []
-    widest = [max(graph_sets, key=lambda gs: gs[0]["num_nodes"])]
-    for parts in variants:
-        set_proto_parts(parts)
-        r = bench_model(arch, graph_sets, rounds, seed, prototype=True, with_reference=False)
-        mem = run_workers([("memory", dict(arch=arch, graph_sets=widest, seed=seed, impl=impl))
-                           for impl in ("ours", "proposal")], threads)
-        rows.append({"parts": "+".join(parts) or "none (padded, plain autograd)",
-                     "train": ratio(r["train_proposal"]["mol_s_cpu"], r["train_ours"]["mol_s_cpu"]),
-                     "infer": ratio(r["infer_proposal"]["mol_s_cpu"], r["infer_ours"]["mol_s_cpu"]),
-                     "train_mib": max(mem[1]["train_mib"]), "ours_train_mib": max(mem[0]["train_mib"])})
-    set_proto_parts(PROTO_PARTS_DEFAULT)
-    return rows
-
-
-def ablation_markdown(tables: dict[str, list[dict]]) -> str:
-    lines = ["# Ablation of the proposal sketch (proposal / ours, CPU time, same batches)", ""]
-    for arch, rows in tables.items():
-        lines += [f"## {arch}", "", "| parts on | train | infer | train-step MiB (ours) |", "|---|---|---|---|"]
-        lines += [f"| {r['parts']} | {r['train']:.2f} | {r['infer']:.2f} | {r['train_mib']:.0f} ({r['ours_train_mib']:.0f}) |"
-                  for r in rows]
-        lines.append("")
-    return "\n".join(lines)
-
-
 # =============================================================================================== report
 def ratio(a: float, b: float) -> float:
     return a / b if b else float("nan")
 
 
 def summary(prep: dict, models: dict, memory: dict) -> dict:
-    """The JSON line: ours / reference (throughput ratios; memory ratios, lower is better). `proposal_*`
-    keys: the --prototype sketch of the proposed changes / reference."""
+    """The JSON line: ours / reference (throughput ratios; memory ratios, lower is better)."""
     out = {"prep_ratio": ratio(prep["ours_warm"]["mol_s"], prep["ref_warm"]["mol_s"]),
            "prep_cold_ratio": ratio(prep["ours_cold"]["mol_s"], prep["ref_cold"]["mol_s"]),
            "prep_ratio_cpu": ratio(prep["ours_warm"]["mol_s_cpu"], prep["ref_warm"]["mol_s_cpu"]),
            "prep_cold_ratio_cpu": ratio(prep["ours_cold"]["mol_s_cpu"], prep["ref_cold"]["mol_s_cpu"])}
     for arch, r in models.items():
         mem = memory[arch]
-        for side, prefix in (("ours", ""), ("proposal", "proposal_")):
-            if f"train_{side}" not in r:
-                continue
-            for stage in ("train", "infer"):
-                o, f = r[f"{stage}_{side}"], r[f"{stage}_ref"]
-                out[f"{prefix}{stage}_ratio_{arch}"] = ratio(o["mol_s"], f["mol_s"])
-                out[f"{prefix}{stage}_ratio_{arch}_cpu"] = ratio(o["mol_s_cpu"], f["mol_s_cpu"])
-            out[f"{prefix}mem_ratio_{arch}"] = ratio(max(mem[side]["train_mib"]), max(mem["ref"]["train_mib"]))
-            out[f"{prefix}infer_mem_ratio_{arch}"] = ratio(max(mem[side]["infer_mib"]), max(mem["ref"]["infer_mib"]))
-            out[f"{prefix}max_abs_diff_{arch}"] = r["parity"][side]["max_abs_diff"]
+        for stage in ("train", "infer"):
+            o, f = r[f"{stage}_ours"], r[f"{stage}_ref"]
+            out[f"{stage}_ratio_{arch}"] = ratio(o["mol_s"], f["mol_s"])
+            out[f"{stage}_ratio_{arch}_cpu"] = ratio(o["mol_s_cpu"], f["mol_s_cpu"])
+        out[f"mem_ratio_{arch}"] = ratio(max(mem["ours"]["train_mib"]), max(mem["ref"]["train_mib"]))
+        out[f"infer_mem_ratio_{arch}"] = ratio(max(mem["ours"]["infer_mib"]), max(mem["ref"]["infer_mib"]))
+        out[f"max_abs_diff_{arch}"] = r["parity"]["ours"]["max_abs_diff"]
     return {k: (round(v, 4) if isinstance(v, float) and "diff" not in k else v) for k, v in out.items()}
 
 
@@ -871,25 +655,21 @@ def markdown(results: dict) -> str:
               "|---|---|---|---|---|"]
     for arch, r in models.items():
         for stage in ("train", "infer"):
-            for side in [x for x in ("ours", "proposal") if f"{stage}_{x}" in r]:
-                o, f = r[f"{stage}_{side}"], r[f"{stage}_ref"]
-                label = f"{arch} (batch {BATCH[arch]})" + (" **proposal**" if side == "proposal" else "")
-                lines.append(f"| {label} | {stage} | {o['mol_s']:,.1f} / {o['mol_s_cpu']:,.1f} | "
-                             f"{f['mol_s']:,.1f} / {f['mol_s_cpu']:,.1f} | {ratio(o['mol_s'], f['mol_s']):.2f} / "
-                             f"{ratio(o['mol_s_cpu'], f['mol_s_cpu']):.2f} |")
+            o, f = r[f"{stage}_ours"], r[f"{stage}_ref"]
+            lines.append(f"| {arch} (batch {BATCH[arch]}) | {stage} | {o['mol_s']:,.1f} / {o['mol_s_cpu']:,.1f} | "
+                         f"{f['mol_s']:,.1f} / {f['mol_s_cpu']:,.1f} | {ratio(o['mol_s'], f['mol_s']):.2f} / "
+                         f"{ratio(o['mol_s_cpu'], f['mol_s_cpu']):.2f} |")
         lines.append(f"| {arch} | atoms per batch, real / padded | " + ", ".join(
             f"{a}/{BATCH[arch] * p}" for a, p in zip(r["real_atoms"], r["padded_atoms"])) + " | | |")
     lines += ["", "## Memory (peak RSS rise, MiB; fresh process per implementation and config; max over batches)", "",
               "| config | stage | ours | reference | ratio |", "|---|---|---|---|---|"]
     for arch, mem in memory.items():
-        for side in [x for x in ("ours", "proposal") if x in mem]:
-            tag = f"{arch} **proposal**" if side == "proposal" else arch
-            for stage, key in (("data prep (one batch)", "prep_mib"), ("training step", "train_mib"),
-                               ("inference", "infer_mib")):
-                o, f = max(mem[side][key]), max(mem["ref"][key])
-                lines.append(f"| {tag} | {stage} | {o:,.1f} | {f:,.1f} | {ratio(o, f):.2f} |")
-            o, f = mem[side]["process_peak_mib"], mem["ref"]["process_peak_mib"]
-            lines.append(f"| {tag} | whole process peak RSS | {o:,.0f} | {f:,.0f} | {ratio(o, f):.2f} |")
+        for stage, key in (("data prep (one batch)", "prep_mib"), ("training step", "train_mib"),
+                           ("inference", "infer_mib")):
+            o, f = max(mem["ours"][key]), max(mem["ref"][key])
+            lines.append(f"| {arch} | {stage} | {o:,.1f} | {f:,.1f} | {ratio(o, f):.2f} |")
+        o, f = mem["ours"]["process_peak_mib"], mem["ref"]["process_peak_mib"]
+        lines.append(f"| {arch} | whole process peak RSS | {o:,.0f} | {f:,.0f} | {ratio(o, f):.2f} |")
     lines += ["", "Training step per measured batch (quick: the widest batch only; otherwise "
               + ", ".join(meta["batch_sets"]) + "), MiB ours / reference: "
               + "; ".join(f"{arch}: " + ", ".join(f"{o:.0f}/{f:.0f}" for o, f in zip(m["ours"]["train_mib"], m["ref"]["train_mib"]))
@@ -897,9 +677,8 @@ def markdown(results: dict) -> str:
               "", "## Equality check (same weights, eval mode)", "",
               "| config | max abs diff of outputs | max abs output | gradient-norm rel. diff |", "|---|---|---|---|"]
     for arch, r in models.items():
-        for side, p in r["parity"].items():
-            tag = f"{arch} **proposal**" if side == "proposal" else arch
-            lines.append(f"| {tag} | {p['max_abs_diff']:.2e} | {p['max_abs_output']:.3g} | {p['grad_norm_rel_diff']:.2e} |")
+        p = r["parity"]["ours"]
+        lines.append(f"| {arch} | {p['max_abs_diff']:.2e} | {p['max_abs_output']:.3g} | {p['grad_norm_rel_diff']:.2e} |")
     if results.get("size_curve"):
         curve = results["size_curve"]
         sides = list(curve)
@@ -938,12 +717,7 @@ def plot(results: dict, path: Path) -> bool:
     ax = axes.pop(0)
     line = results["summary"]
     keys = [k for k in TARGETS if k in line]
-    has_proposal = any("proposal_" + k in line for k in keys)
-    width = 0.4 if has_proposal else 0.8
-    ax.bar([i - width / 2 * has_proposal for i in range(len(keys))], [line[k] for k in keys], width, label="ours")
-    if has_proposal:
-        ax.bar([i + width / 2 for i in range(len(keys))], [line.get("proposal_" + k, line[k]) for k in keys], width,
-               label="proposal sketch")
+    ax.bar(range(len(keys)), [line[k] for k in keys], 0.8, label="ours")
     ax.scatter(range(len(keys)), [TARGETS[k][1] for k in keys], marker="_", s=400, color="k", label="target")
     ax.set_xticks(range(len(keys)), [k.replace("_ratio", "") for k in keys], rotation=45, ha="right")
     ax.set_yscale("log")
@@ -987,13 +761,6 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--profile", choices=sorted(ARCHS), help="print a torch.profiler table and exit")
     p.add_argument("--no-curves", action="store_true")
-    p.add_argument("--prototype", action="store_true",
-                   help="also run the sketch of the proposed model changes (unpadded layers, attention core "
-                        "that recomputes the softmax in backward, fused AdamW) as a third side")
-    p.add_argument("--ablation", nargs="?", const="all", default=None, metavar="VARIANTS",
-                   help="each part of the proposal sketch alone vs ours; or variants like 'unpad,core;unpad'")
-    p.add_argument("--prototype-parts", default="unpad,recompute,lanes",
-                   help="which parts of the sketch to switch on (ablation)")
     p.add_argument("--report", type=Path, metavar="BENCH_JSON",
                    help="only re-render bench.md / bench.png (into --out) from a saved bench.json")
     p.add_argument("--worker", nargs=3, metavar=("KIND", "SPEC", "OUT"), help=argparse.SUPPRESS)
@@ -1028,7 +795,6 @@ def main(argv=None) -> dict:
     if args.worker:
         kind, spec, out = args.worker
         spec = pickle.loads(Path(spec).read_bytes())
-        set_proto_parts(spec.get("proto_parts", PROTO_PARTS))
         result = WORKERS[kind](spec)
         Path(out).write_text(json.dumps(result))
         return result
@@ -1037,13 +803,12 @@ def main(argv=None) -> dict:
         write_results(results, args.out)
         return results
     torch.set_num_threads(args.threads)
-    set_proto_parts([x for x in args.prototype_parts.split(",") if x])
     args.rounds = args.rounds or (3 if args.quick else 5)
     args.prep_molecules = args.prep_molecules or (128 if args.quick else 512)
     args.batches_per_set = args.batches_per_set or (1 if args.quick else 2)
     configs = [c for c in args.configs.split(",") if c]
     meta = {"when": time.strftime("%Y-%m-%d %H:%M"), "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
-            "threads": args.threads, "load_before": load_load(), "prototype_parts": sorted(PROTO_PARTS), "rounds": args.rounds, "torch": torch.__version__}
+            "threads": args.threads, "load_before": load_load(), "rounds": args.rounds, "torch": torch.__version__}
     start = time.perf_counter()
     all_smiles = dataset_smiles()
     per_set, meta["datasets"] = pick_sets(args, all_smiles)
@@ -1051,27 +816,17 @@ def main(argv=None) -> dict:
         sets, _ = model_sets(per_set, args.profile, args.batches_per_set)
         print(profile(args.profile, sets, args.seed))
         return {}
-    if args.ablation:
-        variants = ABLATION if args.ablation == "all" else [v.split(",") for v in args.ablation.split(";")]
-        tables = {arch: ablation(arch, model_sets(per_set, arch, args.batches_per_set)[0], args.rounds, args.seed,
-                                 args.threads, variants) for arch in configs}
-        text = ablation_markdown(tables) + f"\nload before/after: {meta['load_before']} / {load_load()}\n"
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "ablation.md").write_text(text)
-        (args.out / "ablation.json").write_text(json.dumps(tables, indent=1))
-        print(text)
-        return tables
 
     log = lambda msg: print(f"[{time.perf_counter() - start:6.1f}s] {msg}", flush=True)  # noqa: E731
     prep_smiles = [s for smiles in per_set.values() for s in smiles]
     log(f"preprocessing: {len(prep_smiles)} molecules from {', '.join(per_set)}")
     prep = bench_prep(prep_smiles, 64, args.rounds)
-    sides = ["ours", "ref"] + (["proposal"] if args.prototype else [])
+    sides = list(SIDES)
     models, jobs = {}, []
     for arch in configs:
         sets, meta["batch_sets"] = model_sets(per_set, arch, args.batches_per_set)
         log(f"{arch}: throughput on {len(sets)} batches of {BATCH[arch]} ({', '.join(sides)})")
-        models[arch] = bench_model(arch, sets, args.rounds, args.seed, args.prototype)
+        models[arch] = bench_model(arch, sets, args.rounds, args.seed)
         if args.quick:  # memory on the widest batch only (the one that sets the peak)
             sets = [max(sets, key=lambda gs: gs[0]["num_nodes"])]
         jobs += [("memory", dict(arch=arch, graph_sets=sets, seed=args.seed, impl=impl)) for impl in sides]
