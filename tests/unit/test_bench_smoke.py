@@ -1,7 +1,7 @@
 """scripts/bench.py end to end in miniature: a 2-layer model, a few RDKit-shipped NCI molecules, one round.
 
-Checks that every stage runs and reports, and that ours, the proposal sketch and the HF reference compute the
-same outputs with the same weights. Skipped without the HF reference (transformers 4.57.x + Cython < 3.1).
+Checks that every stage runs and reports, and that ours and the HF reference compute the same outputs with
+the same weights. Skipped without the HF reference (transformers 4.57.x + Cython < 3.1).
 """
 
 from __future__ import annotations
@@ -47,44 +47,20 @@ def test_one_miniature_round(bench, molecules, tmp_path):
 
     graphs = bench.ogb_graphs(molecules)
     sets = [sorted(graphs[i:i + 6], key=lambda g: -g["num_nodes"]) for i in (0, 6, len(graphs) - 6)]
-    result = bench.bench_model("tiny", sets, rounds=1, seed=0, prototype=True)
-    for side in ("ours", "proposal"):
-        assert result["parity"][side]["max_abs_diff"] < 1e-5, result["parity"]
-        assert result["parity"][side]["grad_norm_rel_diff"] < 1e-4, result["parity"]
-        assert result[f"train_{side}"]["mol_s"] > 0 and result[f"infer_{side}"]["mol_s_cpu"] > 0
+    result = bench.bench_model("tiny", sets, rounds=1, seed=0)
+    assert result["parity"]["ours"]["max_abs_diff"] < 1e-5, result["parity"]
+    assert result["parity"]["ours"]["grad_norm_rel_diff"] < 1e-4, result["parity"]
+    assert result["train_ours"]["mol_s"] > 0 and result["infer_ours"]["mol_s_cpu"] > 0
 
     memory = {"tiny": {impl: bench.memory_worker(dict(arch="tiny", graph_sets=sets[-1:], seed=0, impl=impl, threads=1))
-                       for impl in ("ours", "ref", "proposal")}}
+                       for impl in ("ours", "ref")}}
     line = bench.summary(prep, {"tiny": result}, memory)
-    for key in ("prep_ratio", "prep_cold_ratio", "train_ratio_tiny", "infer_ratio_tiny", "proposal_train_ratio_tiny"):
+    for key in ("prep_ratio", "prep_cold_ratio", "train_ratio_tiny", "infer_ratio_tiny"):
         assert math.isfinite(line[key]) and line[key] > 0, key
     # A tiny model's step can stay inside already-mapped memory: only check that the figures exist.
     assert "mem_ratio_tiny" in line and all(v >= 0 for v in memory["tiny"]["ours"]["train_mib"])
     meta = dict(when="now", command="test", threads=1, load_before="-", load_after="-", datasets=["nci"], rounds=1,
                 batch_sets=["nci"] * 3)
     text = bench.markdown({"meta": meta, "prep": prep, "models": {"tiny": result}, "memory": memory, "summary": line})
-    assert "## Equality check" in text and "tiny **proposal**" in text
+    assert "## Equality check" in text and "| tiny |" in text
     json.dumps(line)
-
-
-def test_proposal_dropout_mask_rate(bench):
-    keep, scale = bench.keep_mask((1000, 1000), 0.1)
-    assert abs(1 - keep.float().mean().item() - 0.1) < 2e-3
-    assert scale == pytest.approx(1 / (1 - 6554 / 65536))
-
-
-@pytest.mark.parametrize("recompute", [False, True])
-def test_attention_core_gradients_with_dropout(bench, recompute):
-    """The custom core against plain autograd with the same dropout mask (same seed, same draw order)."""
-    import torch
-
-    shapes = [(3, 2, 7, 5)] * 3 + [(3, 2, 7, 7)]
-    inputs = [torch.randn(s, dtype=torch.float64, requires_grad=True) for s in shapes]
-    grads = []
-    for core in (lambda *a: bench.plain_core(*a, 0.3),
-                 lambda *a: bench.BiasedAttentionCore.apply(*a, 0.3, recompute)):
-        torch.manual_seed(5)
-        out = core(*inputs)
-        grads.append([out, *torch.autograd.grad((out * out).sum(), inputs)])
-    for a, b in zip(*grads):
-        assert torch.allclose(a, b, atol=1e-10), (a - b).abs().max()
