@@ -10,6 +10,7 @@
 * `ResumeState`: torch, numpy and Python random states and the loader position travel in the checkpoint.
 * `ResumableCSVLogger`: metrics.csv survives a resume (Lightning's writer deletes it); rows reach the disk
   as they are logged, and rows the resumed run logs again are dropped first, so no step is missing or doubled.
+* `ResumableTensorBoardLogger`: the same rule for TensorBoard's event files.
 * `StopOnInterrupt`: the first Ctrl-C or SIGTERM finishes the current step, saves `last.ckpt`, stops the run.
 """
 
@@ -31,11 +32,12 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, Checkpoint
-from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from torch.utils.data import DataLoader, Sampler
 
 from graphormer.data.datamodule import MoleculeDataModule
@@ -322,6 +324,34 @@ class ResumableCSVLogger(CSVLogger):
             os.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _ResumableWriter(log_dir=self.log_dir, resume=self.resume)
         return self._experiment
+
+
+# ----------------------------------------------------------------------------------------- TensorBoard
+class ResumableTensorBoardLogger(TensorBoardLogger):
+    """Event files in the run directory; events of the steps a resumed run logs again are hidden, as their rows
+    are dropped from metrics.csv (else readers show the steps between the last checkpoint and a crash twice).
+
+    `SummaryWriter(purge_step=s)` starts its event file with a SessionLog.START marker at step s, and
+    TensorBoard then ignores the events at steps >= s of the earlier files. s is the first step this run
+    logs, known only at the first `log_metrics`, after Lightning has created the writer (it touches
+    `experiment` at setup), so the same marker is written then. A fresh run (first step 0) in a used
+    directory hides the earlier events, as the CSV logger starts a fresh file. No `hp_metric` placeholder:
+    every run, resumed ones too, would log it again at step 0 (and create the writer in log_hyperparams).
+    """
+
+    def __init__(self, save_dir):
+        super().__init__(save_dir=save_dir, name="", version="", default_hp_metric=False)
+        self._purged = False
+
+    @rank_zero_only
+    def log_metrics(self, metrics, step: int | None = None) -> None:
+        if not self._purged and step is not None:
+            from tensorboard.compat.proto.event_pb2 import Event, SessionLog
+
+            start = Event(step=step, session_log=SessionLog(status=SessionLog.START))
+            self.experiment._get_file_writer().add_event(start)  # what purge_step writes
+            self._purged = True
+        super().log_metrics(metrics, step)
 
 
 # ------------------------------------------------------------------------------------------ last.ckpt

@@ -17,8 +17,8 @@ from graphormer.model.presets import count_parameters
 from graphormer.configs.checks import check_config
 from graphormer.train.metrics import TaskMetrics
 from graphormer.train.module import GraphormerModule
-from graphormer.train.resume import (ResumableCSVLogger, ResumableDataModule, ResumeState, SafeCheckpointIO,
-                                     SaveLast, StopOnInterrupt)
+from graphormer.train.resume import (ResumableCSVLogger, ResumableDataModule, ResumableTensorBoardLogger,
+                                     ResumeState, SafeCheckpointIO, SaveLast, StopOnInterrupt)
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +29,8 @@ def make_logger(cfg: DictConfig, run_dir: Path, resume: bool = False):
     name = cfg.logger.name
     if name == "csv":  # keeps the earlier rows of metrics.csv when resuming
         return ResumableCSVLogger(save_dir=run_dir, resume=resume)
-    if name == "tensorboard":
-        return L.pytorch.loggers.TensorBoardLogger(save_dir=run_dir, name="", version="")
+    if name == "tensorboard":  # hides the earlier events of the steps a resumed run logs again
+        return ResumableTensorBoardLogger(save_dir=run_dir)
     if name == "wandb":
         return L.pytorch.loggers.WandbLogger(project=cfg.logger.project, entity=cfg.logger.entity,
                                              offline=cfg.logger.offline, save_dir=str(run_dir),

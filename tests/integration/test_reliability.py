@@ -259,3 +259,63 @@ def test_loader_resumes_at_its_position_and_gets_each_epoch():
     second.load_state_dict(state)
     assert list(second) == epoch2[5:]
     assert list(second) == epoch2  # the skip applies to one pass only
+
+
+# -------------------------------------------------------------------------------------------- TensorBoard
+class TensorBoardRun(Run):
+    """A Run with logger=tensorboard; its progress is read from the event files (flushed at every log)."""
+
+    def __init__(self, folder: Path, name: str, data: Path, *extra: str):
+        super().__init__(folder, name, data, "logger=tensorboard", *extra)
+        self._progress = None  # an accumulator that reads on where it stopped, for last_step
+
+    @staticmethod
+    def _accumulator(folder: Path, purge: bool = True):
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        return EventAccumulator(str(folder), size_guidance={"scalars": 0}, purge_orphaned_data=purge)
+
+    def scalars(self, purge: bool = True) -> dict[str, list[tuple[int, float]]]:
+        """tag -> [(step, value)] as TensorBoard reads the run directory (purge=False: every event on disk)."""
+        events = self._accumulator(self.dir, purge).Reload()
+        return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+    def last_step(self) -> int:
+        self._progress = self._progress or self._accumulator(self.dir)
+        scalars = self._progress.Reload()
+        return max((e.step for e in scalars.Scalars("train/loss")), default=-1) \
+            if "train/loss" in scalars.Tags()["scalars"] else -1
+
+
+def _series(rows: list[dict]) -> dict[str, list[tuple[int, float]]]:
+    """metrics.csv rows as TensorBoard's scalar series (float32 values, as TensorBoard stores them)."""
+    import numpy as np
+
+    series: dict[str, list[tuple[int, float]]] = {}
+    for row in rows:
+        for key, value in row.items():
+            if value != "" and key != "step":
+                series.setdefault(key, []).append((int(row["step"]), float(np.float32(float(value)))))
+    return series
+
+
+def test_tensorboard_resume_replaces_the_replayed_steps(training_runs):
+    """logger=tensorboard, SIGKILLed after the step-10 checkpoint and resumed: TensorBoard reads the scalars of
+    the uninterrupted run (metrics.csv of `reference`), each step once; the killed run's events of the steps
+    logged again are still in its file but hidden by the resumed run's purge marker."""
+    folder, data = training_runs["folder"], training_runs["data"]
+    killed = TensorBoardRun(folder, "tensorboard", data)
+    killed.signal_at(12, signal.SIGKILL)
+    assert killed.wait() == -signal.SIGKILL
+    resumed_from = killed.checkpoint()["global_step"]
+    resumed = TensorBoardRun(folder, "tensorboard", data, "ckpt_path=last")
+    assert resumed.wait() == 0, resumed.stderr[-3000:]
+
+    on_disk = [step for step, _ in resumed.scalars(purge=False)["train/loss"]]
+    assert len(on_disk) > len(set(on_disk)), f"nothing logged twice (resumed from step {resumed_from})"
+    got = resumed.scalars()
+    for tag, points in got.items():  # epoch: one value per row, and a step may have a train and a val row
+        steps = [step for step, _ in points]
+        assert tag == "epoch" or len(steps) == len(set(steps)), f"{tag}: a step twice: {steps}"
+    assert sorted(step for step, _ in got["train/loss"]) == list(range(24))
+    assert got == _series(training_runs["reference"].metrics())
