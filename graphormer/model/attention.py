@@ -71,7 +71,9 @@ def biased_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: to
 
 def _math(q, k, v, bias, dropout_p, scale):
     if _use_recomputing_core(q, bias):
-        return RecomputingAttention.apply(q * scale, k, v, bias.to(q.dtype), dropout_p)
+        # contiguous once here: the core reshapes to [B*H, T, dh] in forward and again in backward
+        return RecomputingAttention.apply((q * scale).contiguous(), k.contiguous(), v.contiguous(),
+                                          bias.to(q.dtype), dropout_p)
     # Same order as the reference: scale q, add the bias, softmax in (at least) float32.
     scores = torch.matmul(q * scale, k.transpose(-2, -1)) + bias
     probs = torch.softmax(scores, dim=-1, dtype=torch.promote_types(scores.dtype, torch.float32))
@@ -133,7 +135,7 @@ class RecomputingAttention(torch.autograd.Function):
         qf, kf, vf, bf = (t.reshape(B * H, T, -1) for t in (q, k, v, bias))
         probs = _probs(qf, kf, bf)
         keep, scale = keep_mask(probs.shape, p, probs.device) if p > 0 else (None, 1.0)
-        out = torch.bmm(probs * keep if p > 0 else probs, vf)
+        out = torch.bmm(probs.mul_(keep) if p > 0 else probs, vf)
         if p > 0:
             out = out.mul_(scale)  # the dropout scale, applied to the small output
         ctx.p, ctx.scale = p, scale

@@ -10,7 +10,8 @@ from graphormer.model.attention import resolve_backend
 from graphormer.model.bias import AttentionBias
 from graphormer.model.embedding import NodeEmbedding
 from graphormer.model.dropout import Dropout
-from graphormer.model.layers import EncoderLayer, TokenLayout
+from graphormer.model.layers import EncoderLayer
+from graphormer.model.packing import TokenLayout
 
 
 def apply_graphormer_init(module: nn.Module) -> None:
@@ -101,7 +102,6 @@ class Graphormer(nn.Module):
         device = x.device
         backend = self.backend(device.type)
         dtype = compute_dtype(device, self.head_transform.weight.dtype)
-        bias = self.attn_bias(spd, path, node_mask, dtype)  # shared by every layer
         h = self.node_embedding(x, node_mask, degree)
         if perturb is not None:
             h = torch.cat([h[:, :1], h[:, 1:] + perturb.to(h.dtype)], dim=1)
@@ -109,6 +109,10 @@ class Graphormer(nn.Module):
         if self.pack_tokens and not torch.compiler.is_compiling():
             layout = TokenLayout.of(node_mask)
             h = layout.pack(h)
+            # one bias per size group, cut to the group's grid; shared by every layer
+            bias = [self.attn_bias(*group.select(spd, path, node_mask), dtype) for group in layout.groups]
+        else:
+            bias = self.attn_bias(spd, path, node_mask, dtype)  # shared by every layer
         if self.embed_layer_norm is not None:
             h = self.embed_layer_norm(h)
         h = self.embed_dropout(h)

@@ -2,40 +2,13 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from graphormer.model.attention import biased_attention
 from graphormer.model.dropout import Dropout
-
-
-class TokenLayout(NamedTuple):
-    """Where packed tokens `[n, d]` (the graph token and real atoms of every molecule, in order) sit in the
-    padded `[B, T]` grid. Token-wise work (projections, LayerNorm, FFN, dropout) runs on the packed rows;
-    only attention needs the grid. Padding is about a third of a ZINC/molhiv batch, so this skips it."""
-
-    index: torch.Tensor  # [n] flat positions in the B*T grid
-    first: torch.Tensor  # [B] packed row of each molecule's graph token
-    batch: int
-    length: int
-
-    @classmethod
-    def of(cls, node_mask: torch.Tensor) -> "TokenLayout":
-        real = F.pad(node_mask, (1, 0), value=True)  # the graph token is always real
-        counts = real.sum(1)
-        return cls(real.reshape(-1).nonzero().squeeze(1), torch.cumsum(counts, 0) - counts, *real.shape)
-
-    def pack(self, t: torch.Tensor) -> torch.Tensor:
-        """`[B, T, c]` -> `[n, c]`."""
-        return t.reshape(self.batch * self.length, -1).index_select(0, self.index)
-
-    def unpack(self, t: torch.Tensor) -> torch.Tensor:
-        """`[n, c]` -> `[B, T, c]`, zeros on padding."""
-        grid = t.new_zeros(self.batch * self.length, t.shape[-1])
-        return grid.index_copy(0, self.index, t).view(self.batch, self.length, -1)
+from graphormer.model.packing import TokenLayout
 
 
 class MultiheadAttention(nn.Module):
@@ -54,12 +27,18 @@ class MultiheadAttention(nn.Module):
         self.v_proj = nn.Linear(embed_dim, embed_dim)
         self.out_proj = nn.Linear(embed_dim, embed_dim)
 
-    def forward(self, x: torch.Tensor, bias: torch.Tensor, backend: str = "math",
-                layout: TokenLayout | None = None) -> torch.Tensor:
-        """x `[B, T, d]`, or packed `[n, d]` with its `layout`; the output has the shape of x."""
+    def forward(self, x: torch.Tensor, bias, backend: str = "math", layout: TokenLayout | None = None) -> torch.Tensor:
+        """x `[B, T, d]` with bias `[B, H, T, T]`, or packed `[n, d]` with its `layout` and one bias per
+        layout group; the output has the shape of x."""
         q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
-        if layout is not None:
-            q, k, v = layout.unpack(q), layout.unpack(k), layout.unpack(v)
+        if layout is None:
+            return self.out_proj(self._attend(q, k, v, bias, backend))
+        parts = [group.pack(self._attend(group.unpack(q), group.unpack(k), group.unpack(v), group_bias, backend))
+                 for group, group_bias in zip(layout.groups, bias)]
+        return self.out_proj(parts[0] if len(parts) == 1 else torch.cat(parts))
+
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor, backend: str):
+        """`[B, T, d]` projections -> `[B, T, d]` attention output."""
         B, T, d = q.shape
 
         def heads(t):  # [B, T, d] -> [B, H, T, dh]
@@ -69,8 +48,7 @@ class MultiheadAttention(nn.Module):
         p = 0.0 if backend == "flex" else self.attention_dropout
         out = biased_attention(heads(q), heads(k), heads(v), bias, dropout_p=p, training=self.training,
                                backend=backend, scale=self.scaling)
-        out = out.transpose(1, 2).reshape(B, T, d)
-        return self.out_proj(out if layout is None else layout.pack(out))
+        return out.transpose(1, 2).reshape(B, T, d)
 
 
 class EncoderLayer(nn.Module):
@@ -92,8 +70,7 @@ class EncoderLayer(nn.Module):
     def ffn(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.activation_dropout(F.gelu(self.fc1(x))))  # exact (erf) GELU
 
-    def forward(self, x: torch.Tensor, bias: torch.Tensor, backend: str = "math",
-                layout: TokenLayout | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, bias, backend: str = "math", layout: TokenLayout | None = None) -> torch.Tensor:
         if self.pre_layernorm:
             x = x + self.dropout(self.self_attn(self.self_attn_layer_norm(x), bias, backend, layout))
             return x + self.dropout(self.ffn(self.final_layer_norm(x)))

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from graphormer.model import BASE, LARGE, SLIM, Graphormer, count_parameters
@@ -106,8 +107,10 @@ def test_padding_invariance(make_batch, molecules, backend, pre_layernorm):
 def test_packed_tokens_equal_the_padded_grid_float64(make_batch, backend, pre_layernorm):
     """Token-wise layers on real tokens only (the default) compute what the padded grid computes: outputs
     and every gradient, in float64, in training mode (the recomputing core) and in eval mode."""
+    from graphormer.model.packing import TokenLayout
+
     batch = inputs(make_batch())
-    assert not batch["node_mask"].all()  # the batch has padding to skip
+    assert len(TokenLayout.of(batch["node_mask"]).groups) > 1  # sizes differ: padding to skip, several grids
     model = tiny(pre_layernorm=pre_layernorm).double()
     model.attention = backend
     for train in (True, False):
@@ -125,16 +128,25 @@ def test_packed_tokens_equal_the_padded_grid_float64(make_batch, backend, pre_la
             torch.testing.assert_close(grads_packed[name], grads_padded[name], rtol=1e-10, atol=1e-12, msg=name)
 
 
-def test_token_layout_round_trip():
-    from graphormer.model.layers import TokenLayout
+def test_token_layout_packs_largest_first_and_groups_by_size():
+    from graphormer.model.packing import TokenLayout
 
     node_mask = torch.tensor([[True, True, False], [True, False, False], [True, True, True]])
-    layout = TokenLayout.of(node_mask)
-    assert layout.index.tolist() == [0, 1, 2, 4, 5, 8, 9, 10, 11] and layout.first.tolist() == [0, 3, 5]
+    layout = TokenLayout.of(node_mask)  # 3, 2 and 4 tokens with the graph token
+    assert layout.index.tolist() == [8, 9, 10, 11, 0, 1, 2, 4, 5] and layout.first.tolist() == [4, 7, 0]
     grid = torch.arange(12.0).view(3, 4, 1)
     packed = layout.pack(grid)
-    assert packed.squeeze(1).tolist() == [0, 1, 2, 4, 5, 8, 9, 10, 11]
-    assert layout.unpack(packed).squeeze(2).tolist() == [[0, 1, 2, 0], [4, 5, 0, 0], [8, 9, 10, 11]]
+    assert packed.squeeze(1).tolist() == [8, 9, 10, 11, 0, 1, 2, 4, 5]
+    assert [(g.molecules.tolist(), g.start, g.end, g.length) for g in layout.groups] == \
+        [([2], 0, 4, 4), ([0], 4, 7, 3), ([1], 7, 9, 2)]
+    for group in layout.groups:  # each group's grid holds its molecules' tokens, cut to its largest
+        expected = grid[group.molecules, :group.length] * F.pad(node_mask, (1, 0), value=True)[
+            group.molecules, :group.length, None]
+        assert torch.equal(group.unpack(packed), expected)
+        assert torch.equal(group.pack(group.unpack(packed)), packed[group.start:group.end])
+    # molecules of one size stay one group; so does a batch where splitting saves little
+    assert len(TokenLayout.of(torch.ones(8, 5, dtype=torch.bool)).groups) == 1
+    assert len(TokenLayout.of(torch.arange(6)[None, :] < torch.tensor([[6], [6], [6], [5]])).groups) == 1
 
 
 def test_fewer_hop_columns_than_max_hops(make_batch):
@@ -191,7 +203,7 @@ def test_bf16_autocast_close_to_fp32(make_batch, backend):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = predict(model, batch, backend)
     hook.remove()
-    assert seen == [torch.bfloat16]
+    assert seen and set(seen) == {torch.bfloat16}  # one bias per size group
     assert torch.isfinite(out).all()
     torch.testing.assert_close(out.float(), ref, rtol=0.05, atol=0.05 * ref.abs().max().item())
 
