@@ -373,11 +373,11 @@ class SaveLast(Checkpoint):  # a Checkpoint: Lightning runs it after the best-mo
         every = self.every_n_steps
         if every and trainer.global_step % every == 0 and batch_idx + 1 < trainer.num_training_batches \
                 and not trainer.fast_dev_run:
-            trainer.save_checkpoint(self.path)
+            trainer.save_checkpoint(self.path, weights_only=False)  # a full, resumable state
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if not trainer.fast_dev_run:
-            trainer.save_checkpoint(self.path)
+            trainer.save_checkpoint(self.path, weights_only=False)  # a full, resumable state
 
 
 # ------------------------------------------------------------------------------------------- Ctrl-C
@@ -422,7 +422,7 @@ class StopOnInterrupt(Checkpoint):
         self._previous = {}
 
     def _save(self, trainer) -> None:
-        trainer.save_checkpoint(self.path)
+        trainer.save_checkpoint(self.path, weights_only=False)  # a full, resumable state
         self.saved_step = trainer.global_step
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
