@@ -8,7 +8,7 @@ from graphormer.chem.featurize import (
     mol_to_graph,
     smiles_to_graph,
 )
-from graphormer.chem.parse import parse_smiles, quiet_rdkit
+from graphormer.chem.parse import PARSER_VERSION, parse_smiles, quiet_rdkit
 from graphormer.chem.scaffold import murcko_scaffold, scaffold_split
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "FEATURIZER_VERSION",
     "MoleculeError",
     "MolGraph",
+    "PARSER_VERSION",
     "mol_to_graph",
     "murcko_scaffold",
     "parse_smiles",

@@ -10,7 +10,11 @@ from rdkit import Chem, rdBase
 
 from graphormer.chem.errors import MoleculeError
 
-__all__ = ["parse_smiles", "quiet_rdkit"]
+__all__ = ["PARSER_VERSION", "parse_smiles", "quiet_rdkit"]
+
+# Which SMILES parse_smiles accepts; part of the featurization cache key (a cache built under another rule
+# would keep rows this one refuses). 2: inner whitespace and non-ASCII characters are refused.
+PARSER_VERSION = 2
 
 # Everything except the valence (property) check; RDKit's documented recipe for
 # "sanitise but tolerate hypervalent atoms".

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from graphormer.chem import FEATURIZER_VERSION, MoleculeError, smiles_to_graph
+from graphormer.chem import FEATURIZER_VERSION, PARSER_VERSION, MoleculeError, smiles_to_graph
 from graphormer.data.cache import default_workers, file_digest, file_lock
 from graphormer.data.store import GraphStore
 from graphormer.data.table import MoleculeTable, SkippedRow
@@ -76,9 +76,11 @@ def featurize_smiles(smiles: list[str], allow_valence_errors: bool = False, work
 
 
 def cache_key(table: MoleculeTable, allow_valence_errors: bool) -> str:
-    """Hash of exactly what featurization depends on: source bytes, featurizer version, options, SMILES."""
+    """Hash of exactly what featurization depends on: source bytes, featurizer and parser versions, options,
+    SMILES."""
     digest = hashlib.sha256()
-    digest.update(json.dumps({"featurizer": FEATURIZER_VERSION, "allow_valence_errors": allow_valence_errors,
+    digest.update(json.dumps({"featurizer": FEATURIZER_VERSION, "parser": PARSER_VERSION,
+                              "allow_valence_errors": allow_valence_errors,
                               "files": [file_digest(f) for f in table.files]}).encode())
     digest.update("\n".join(table.smiles).encode())
     return digest.hexdigest()[:24]

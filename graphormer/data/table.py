@@ -17,6 +17,7 @@ import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from itertools import islice
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -24,6 +25,8 @@ import numpy as np
 # Cell values that mean "no label" (compared case-insensitively after stripping).
 MISSING_MARKERS = frozenset({"", "nan", "na", "n/a", "null", "none", "missing", "?", "-"})
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+# A number written with a decimal comma, as spreadsheets in comma-decimal locales save ';'-separated files.
+_DECIMAL_COMMA = re.compile(r"^(\s*[-+]?\d*),(\d+(?:[eE][-+]?\d+)?\s*)$")
 log = logging.getLogger(__name__)
 TASKS = ("regression", "classification", "multiclass")
 # What a damaged, truncated or mis-encoded file raises while being read (gzip.BadGzipFile is an OSError).
@@ -160,14 +163,24 @@ def _read_guarded(path: Path, iterate: Callable[[], Iterator]) -> Iterator:
         raise DataError(f"{path}: cannot read file ({type(err).__name__}: {err})") from None
 
 
-def detect_delimiter(header: str, path: str | Path) -> str:
-    """',' unless the file is a .tsv, or its header has no comma but tabs or semicolons (TSV, European CSV)."""
+_CXSMILES_EXTENSION = re.compile(r"\s\|[^|]*\|")
+SNIFF_LINES = 20
+
+
+def detect_delimiter(sample: Sequence[str], path: str | Path) -> str:
+    """The separator of a delimited text file from its first lines (comments and blank lines left out).
+
+    `.tsv` files: tab. Otherwise tab, then ';', when every sampled line holds the same number of them (SMILES
+    never contain either; CXSMILES extensions are ignored), else ','. A comma alone is ambiguous: in a
+    ';'-separated file it is the decimal mark ("CCO;1,5"), so ';' is tried first.
+    """
     if any(s.lower() == ".tsv" for s in Path(path).suffixes):
         return "\t"
-    if "," not in header:
-        for candidate in ("\t", ";"):
-            if candidate in header:
-                return candidate
+    lines = [_CXSMILES_EXTENSION.sub(" ", line) for line in sample if line.strip()]
+    for candidate in ("\t", ";"):
+        counts = {line.count(candidate) for line in lines}
+        if lines and len(counts) == 1 and counts.pop() > 0:
+            return candidate
     return ","
 
 
@@ -181,16 +194,18 @@ def _is_molecule(cell: str) -> bool:
     return True
 
 
-def first_line_is_data(cells: Sequence[str], smiles_index: int | None = None) -> bool:
+def first_line_is_data(cells: Sequence[str], smiles_index: int | None = None, decimal_comma: bool = False) -> bool:
     """Whether a CSV's first line is a record rather than a header (users often save SMILES lists bare).
 
     With the SMILES column's position known: that cell is a molecule. Otherwise: every cell is a molecule or
-    a number (or empty) and at least one is a molecule. A header such as "smiles,tpsa" never is.
+    a number (or empty; "1,5" too with `decimal_comma`) and at least one is a molecule. A header such as
+    "smiles,tpsa" never is.
     """
     if smiles_index is not None:
         return -len(cells) <= smiles_index < len(cells) and _is_molecule(cells[smiles_index].strip())
     molecules = [_is_molecule(c.strip()) if c.strip() else False for c in cells]
-    return any(molecules) and all(m or is_number_or_missing(c) for m, c in zip(molecules, cells))
+    numbers = [is_number_or_missing(_DECIMAL_COMMA.sub(r"\1.\2", c) if decimal_comma else c) for c in cells]
+    return any(molecules) and all(m or n for m, n in zip(molecules, numbers))
 
 
 def csv_records(path: str | Path, has_header: bool | str = True, column_names: Sequence[str] | None = None,
@@ -207,14 +222,14 @@ def csv_records(path: str | Path, has_header: bool | str = True, column_names: S
     def lines_of(handle) -> Iterator[str]:
         return (line for line in handle if not line.startswith("#"))
 
-    def first_line() -> str | None:
+    def first_lines() -> list[str]:
         with open_text(path) as handle:
-            return next((line for line in lines_of(handle) if line.strip()), None)
+            return list(islice((line for line in lines_of(handle) if line.strip()), SNIFF_LINES))
 
-    head_line = next(_read_guarded(path, lambda: iter([first_line()])))
-    if head_line is None:
+    sample = next(_read_guarded(path, lambda: iter([first_lines()])))
+    if not sample:
         raise DataError(f"{path}: file is empty")
-    sep = delimiter or detect_delimiter(head_line, path)
+    sep = delimiter or detect_delimiter(sample, path)
 
     def rows() -> Iterator[list[str]]:
         with open_text(path) as handle:
@@ -225,10 +240,13 @@ def csv_records(path: str | Path, has_header: bool | str = True, column_names: S
     head = next(_read_guarded(path, rows), None)
     if head is None:
         raise DataError(f"{path}: file is empty")
+    smiles_column = 0
     if has_header == "auto":
-        has_header = not first_line_is_data(head)
+        has_header = not first_line_is_data(head, decimal_comma=sep == ";")
         if not has_header:
-            column_names = column_names or ["smiles"] + [f"column_{i}" for i in range(1, len(head))]
+            smiles_column = next(i for i, cell in enumerate(head) if cell.strip() and _is_molecule(cell.strip()))
+            column_names = column_names or [f"column_{i}" if i != smiles_column else "smiles"
+                                            for i in range(len(head))]
             log.warning("%s: the first line is a molecule, not a header: reading the file as headerless "
                         "(columns %s)", path, ", ".join(column_names))
     if has_header:
@@ -244,7 +262,8 @@ def csv_records(path: str | Path, has_header: bool | str = True, column_names: S
         for number, record in enumerate(stream, start=1):
             yield number, record + [""] * (width - len(record)), None
 
-    return Records(str(path), columns, read, files=[str(path)], decimal_comma=sep == ";")
+    return Records(str(path), columns, read, smiles_column=smiles_column, files=[str(path)],
+                   decimal_comma=sep == ";")
 
 
 # ------------------------------------------------------------------------------------------ the table
@@ -310,16 +329,27 @@ def _as_class_id(text: str) -> int | None:
     return int(value) if value.is_integer() and value >= 0 else None
 
 
-_DECIMAL_COMMA = re.compile(r"\s*[-+]?\d*,\d+(?:[eE][-+]?\d+)?\s*")
-
-
-def _decimal_points(cells: list[str], layout: _Layout) -> list[str]:
-    """Target and weight cells written with a decimal comma ('20,2') rewritten with a point."""
+def _decimal_points(cells: list[str], columns: Sequence[int]) -> list[str]:
+    """Cells of `columns` written with a decimal comma ('20,2') rewritten with a point."""
     out = list(cells)
-    for col in [*layout.targets, *([layout.weight] if layout.weight is not None else [])]:
-        if _DECIMAL_COMMA.fullmatch(out[col]):
-            out[col] = out[col].replace(",", ".")
+    for col in columns:
+        out[col] = _DECIMAL_COMMA.sub(r"\1.\2", out[col])
     return out
+
+
+def _decimal_comma_columns(records: Records, layout: _Layout) -> list[int]:
+    """Number columns of a ';' file that use the decimal comma: no cell of theirs holds a decimal point (a
+    column that does, e.g. "2.5" beside "1,234", keeps "1,234" unread rather than guess thousands)."""
+    columns = [*layout.targets, *([layout.weight] if layout.weight is not None else [])]
+    pointed = set()
+    for _, cells, problem in records.read():
+        if problem is None:
+            pointed.update(c for c in columns if "." in cells[c])
+    chosen = [c for c in columns if c not in pointed]
+    if chosen:
+        log.warning("%s: ';'-separated, reading decimal commas in column(s) %s", records.source,
+                    ", ".join(records.columns[c] for c in chosen))
+    return chosen
 
 
 def _labels(cells: list[str], layout: _Layout, task: str, classes: dict[str, int] | None) -> list[float]:
@@ -379,14 +409,15 @@ def build_table(
     for (records, part), layout in zip(files, layouts):
         name = Path(records.source).name if several else ""
         part_files[str(part)] = name
+        comma_columns = _decimal_comma_columns(records, layout) if records.decimal_comma else []
         for row, cells, problem in records.read():
             total += 1
             if problem is not None:
                 skipped.append(SkippedRow(row, "", problem, name))
                 continue
             smi = cells[layout.smiles].strip()
-            if records.decimal_comma:
-                cells = _decimal_points(cells, layout)
+            if comma_columns:
+                cells = _decimal_points(cells, comma_columns)
             try:
                 values = _labels(cells, layout, task, classes)
             except ValueError as err:

@@ -11,11 +11,12 @@ import csv
 import gzip
 import logging
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, islice
 from pathlib import Path
 from typing import Iterator
 
-from graphormer.data.table import READ_ERRORS, DataError, detect_delimiter, first_line_is_data, open_text
+from graphormer.data.table import (READ_ERRORS, SNIFF_LINES, DataError, detect_delimiter, first_line_is_data,
+                                   open_text)
 
 
 @dataclass
@@ -83,11 +84,12 @@ class InputReader:
 
     def _csv(self) -> Iterator[Record]:
         with open_text(self.path) as handle:
-            lines = (line for line in handle if not line.startswith("#"))
-            header = next((line for line in lines if line.strip()), None)  # the first non-blank line
-            if header is None:
+            lines = (line for line in handle if not line.startswith("#") and line.strip())
+            sample = list(islice(lines, SNIFF_LINES))
+            if not sample:
                 raise DataError(f"{self.path}: file is empty")
-            reader = csv.reader(chain([header], lines), delimiter=detect_delimiter(header, self.path))
+            sep = detect_delimiter(sample, self.path)
+            reader = csv.reader(chain(sample, lines), delimiter=sep)
             first = next(reader)
             self.columns = [h.strip() for h in first]
             column = self._column()

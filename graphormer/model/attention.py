@@ -124,7 +124,7 @@ class RecomputingAttention(torch.autograd.Function):
     """dropout(softmax(q k^T + bias)) v with q already scaled; q, k, v [B, H, T, dh], bias [B, H, T, T].
 
     Plain autograd keeps the probabilities, the dropout mask and the dropped probabilities for backward
-    (9 bytes per attention entry and layer). This keeps q, k, v, the shared bias and the bool mask only
+    (9 bytes per attention entry and layer). This keeps q, k, v, the shared bias and the uint8 mask only
     (1 byte per entry) and recomputes the softmax in backward, flash-attention style: measured in
     scripts/bench.py, the slim training step's memory falls ~40% at ~4% of its speed.
     """

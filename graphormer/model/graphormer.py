@@ -11,7 +11,7 @@ from graphormer.model.bias import AttentionBias
 from graphormer.model.embedding import NodeEmbedding
 from graphormer.model.dropout import Dropout
 from graphormer.model.layers import EncoderLayer
-from graphormer.model.packing import TokenLayout
+from graphormer.model.packing import MAX_GROUPS, TokenLayout
 
 
 def apply_graphormer_init(module: nn.Module) -> None:
@@ -106,8 +106,9 @@ class Graphormer(nn.Module):
         if perturb is not None:
             h = torch.cat([h[:, :1], h[:, 1:] + perturb.to(h.dtype)], dim=1)
         layout = None
-        if self.pack_tokens and not torch.compiler.is_compiling():
-            layout = TokenLayout.of(node_mask)
+        if self.pack_tokens and not torch.compiler.is_compiling() and TokenLayout.is_prefix(node_mask):
+            # compiled flex compiles per shape: one group, the collater's padded width
+            layout = TokenLayout.of(node_mask, max_groups=1 if backend == "flex" else MAX_GROUPS)
             h = layout.pack(h)
             # one bias per size group, cut to the group's grid; shared by every layer
             bias = [self.attn_bias(*group.select(spd, path, node_mask), dtype) for group in layout.groups]

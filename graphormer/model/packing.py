@@ -49,7 +49,8 @@ class TokenLayout(NamedTuple):
     """Where each real token of a padded batch `[B, T]` lives in the packed rows `[n, c]`.
 
     Molecules are packed largest first (so every group is a contiguous block of rows); `first[i]` is the
-    packed row of molecule i's graph token. Requires the collater's prefix `node_mask` (atoms first).
+    packed row of molecule i's graph token. Requires the collater's prefix `node_mask` (atoms first; see
+    `is_prefix`). One group keeps the batch's full padded width (compiled kernels see the collater's shapes).
     """
 
     index: torch.Tensor  # [n] flat position in the B*T grid of every packed row
@@ -72,8 +73,9 @@ class TokenLayout(NamedTuple):
         sizes = sorted_counts.tolist()
         offsets = starts.tolist() + [int(index.numel())]
         groups = []
-        for a, b in _split(sizes, max_groups):
-            length = sizes[a]
+        bounds = _split(sizes, max_groups)
+        for a, b in bounds:
+            length = sizes[a] if len(bounds) > 1 else T
             in_grid = torch.arange(length, device=real.device) < sorted_counts[a:b, None]
             groups.append(TokenGroup(order[a:b], offsets[a], offsets[b], in_grid.reshape(-1).nonzero().squeeze(1),
                                      b - a, length))
@@ -82,6 +84,11 @@ class TokenLayout(NamedTuple):
     def pack(self, t: torch.Tensor) -> torch.Tensor:
         """`[B, T, c]` -> `[n, c]`."""
         return t.reshape(self.batch * self.length, -1).index_select(0, self.index)
+
+    @staticmethod
+    def is_prefix(node_mask: torch.Tensor) -> bool:
+        """Every row is real atoms then padding (what the collater builds)."""
+        return not bool((node_mask[:, 1:] & ~node_mask[:, :-1]).any())
 
 
 def _split(sizes: list[int], max_groups: int) -> list[tuple[int, int]]:

@@ -130,3 +130,42 @@ def test_headerless_user_csv_keeps_its_first_molecule(tmp_path):
     records = file_records(write(tmp_path, "CCO,20.2\nc1ccccc1,0\n"))
     assert records.columns == ["smiles", "column_1"]
     assert [cells for _, cells, _ in records.read()] == [["CCO", "20.2"], ["c1ccccc1", "0"]]
+
+
+def test_headerless_semicolon_file_with_decimal_commas(tmp_path):
+    from graphormer.data.formats import file_records
+    from graphormer.data.table import build_table
+
+    records = file_records(write(tmp_path, "CCO;1,5\nCCN;2,25\nCCC;-0,5\n"))
+    table = build_table([(records, None)])
+    assert table.smiles == ["CCO", "CCN", "CCC"] and table.targets[:, 0].tolist() == [1.5, 2.25, -0.5]
+
+
+def test_semicolon_column_with_decimal_points_is_not_read_as_decimal_commas(tmp_path):
+    table = read_csv_table(write(tmp_path, "smiles;logS;w\nCCO;1,234;1\nCCN;2.5;1,5\n"), weight_column="w")
+    assert table.smiles == ["CCN"] and table.targets[:, 0].tolist() == [2.5] and table.weights.tolist() == [1.5]
+    assert [(s.row, s.reason) for s in table.skipped] == [(1, "non-numeric target '1,234'")]
+
+
+def test_headerless_file_finds_its_smiles_column(tmp_path):
+    from graphormer.data.formats import file_records
+    from graphormer.data.table import build_table
+
+    records = file_records(write(tmp_path, "1.5,CCO\n2,CCN\n"))
+    assert records.columns == ["column_0", "smiles"]
+    table = build_table([(records, None)])
+    assert table.smiles == ["CCO", "CCN"] and table.targets[:, 0].tolist() == [1.5, 2.0]
+
+
+@pytest.mark.parametrize("lines,name,expected", [
+    (["smiles,y", "CCO,1.5"], "a.csv", ","),
+    (["smiles;logS (mol/L, 25C)", "CCO;1,5"], "a.csv", ";"),  # a comma in a ';' file's header
+    (["C[C@H](F)Cl |$;_R1;;$|", "CCO"], "a.csv", ","),  # ';' inside a CXSMILES extension only
+    (["smiles\ty", "CCO\t1"], "a.csv", "\t"),
+    (["smiles,y", "CCO,1"], "a.tsv", "\t"),
+    (["smiles", "CCO"], "a.csv", ","),
+])
+def test_detect_delimiter(lines, name, expected):
+    from graphormer.data.table import detect_delimiter
+
+    assert detect_delimiter(lines, name) == expected

@@ -149,6 +149,18 @@ def test_token_layout_packs_largest_first_and_groups_by_size():
     assert len(TokenLayout.of(torch.arange(6)[None, :] < torch.tensor([[6], [6], [6], [5]])).groups) == 1
 
 
+def test_mask_that_is_not_a_prefix_takes_the_padded_grid(make_batch):
+    batch = inputs(make_batch())
+    batch["node_mask"] = batch["node_mask"].clone()
+    batch["node_mask"][0, 0] = False  # a hole before real atoms: packing would misplace the tokens
+    model = tiny().double()
+    with torch.no_grad():
+        packed = model(**batch)
+        model.pack_tokens = False
+        padded = model(**batch)
+    torch.testing.assert_close(packed, padded, rtol=0, atol=0)
+
+
 def test_fewer_hop_columns_than_max_hops(make_batch):
     model = tiny(max_hops=5)
     short = make_batch(max_hops=3)
