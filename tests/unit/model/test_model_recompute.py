@@ -6,10 +6,13 @@ import torch
 from graphormer.model import attention
 
 
+@pytest.mark.parametrize("keep_probs", [False, True], ids=["recompute", "keep_probs"])
 @pytest.mark.parametrize("p", [0.0, 0.1])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_recomputing_core_matches_plain_autograd(monkeypatch, p, dtype):
+def test_recomputing_core_matches_plain_autograd(monkeypatch, p, dtype, keep_probs):
     B, H, T, dh = 3, 2, 7, 5
+    # grids up to KEEP_PROBS_MAX_TOKENS keep the probabilities; larger ones recompute them in backward
+    monkeypatch.setattr(attention, "KEEP_PROBS_MAX_TOKENS", T if keep_probs else T - 1)
     gen = torch.Generator().manual_seed(0)
     tensors = [torch.randn(B, H, T, dh, generator=gen, dtype=dtype) for _ in range(3)]
     bias = torch.randn(B, H, T, T, generator=gen, dtype=dtype)
