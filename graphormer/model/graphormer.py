@@ -56,6 +56,8 @@ class Graphormer(nn.Module):
             max_hops=max_hops, num_edge_dis=num_edge_dis, max_spatial_distance=max_spatial_distance,
             attention=attention, allow_flex_without_dropout=allow_flex_without_dropout)
         resolve_backend(attention, "cpu", False, 0.0)  # reject unknown names now, not at the first batch
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be at least 1, got {num_layers}")
         self.attention = attention
         self.attention_dropout = attention_dropout
         # Token-wise work on real tokens only (TokenLayout). An execution choice, not part of the model:
@@ -117,9 +119,17 @@ class Graphormer(nn.Module):
         if self.embed_layer_norm is not None:
             h = self.embed_layer_norm(h)
         h = self.embed_dropout(h)
-        for layer in self.layers:
+        if layout is None:
+            for layer in self.layers:
+                h = layer(h, bias, backend)
+            return h[:, 0]
+        *layers, last = self.layers
+        for layer in layers:
             h = layer(h, bias, backend, layout)
-        return h[:, 0] if layout is None else h[layout.first]
+        if backend == "flex":  # compiled flex: keep the one query shape it was compiled for
+            return last(h, bias, backend, layout)[layout.first]
+        # only the graph tokens are read after the last layer: its queries, out-projection and FFN skip the rest
+        return last.graph_tokens(h, bias, backend, layout)
 
     def head(self, h: torch.Tensor) -> torch.Tensor:
         h = self.head_layer_norm(F.gelu(self.head_transform(h)))

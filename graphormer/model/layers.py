@@ -37,18 +37,29 @@ class MultiheadAttention(nn.Module):
                  for group, group_bias in zip(layout.groups, bias)]
         return self.out_proj(parts[0] if len(parts) == 1 else torch.cat(parts))
 
+    def graph_tokens(self, x: torch.Tensor, bias, backend: str, layout: TokenLayout) -> torch.Tensor:
+        """The output rows of the graph tokens only, `[B, d]` in batch order, from packed `x` `[n, d]`: the
+        graph tokens query, every token is key and value."""
+        q, k, v = self.q_proj(x.index_select(0, layout.first)), self.k_proj(x), self.v_proj(x)
+        parts = [self._attend(q.index_select(0, group.molecules)[:, None], group.unpack(k), group.unpack(v),
+                              group_bias[:, :, :1], backend)[:, 0]
+                 for group, group_bias in zip(layout.groups, bias)]
+        # groups hold the molecules largest first; put the rows back in batch order
+        order = torch.cat([group.molecules for group in layout.groups])
+        return self.out_proj(torch.cat(parts).index_select(0, torch.argsort(order)))
+
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor, backend: str):
-        """`[B, T, d]` projections -> `[B, T, d]` attention output."""
-        B, T, d = q.shape
+        """Projections q `[B, Tq, d]`, k and v `[B, T, d]` -> attention output `[B, Tq, d]`."""
+        B, Tq, d = q.shape
 
         def heads(t):  # [B, T, d] -> [B, H, T, dh]
-            return t.view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
+            return t.view(B, t.shape[1], self.num_heads, self.head_dim).transpose(1, 2)
 
         # flex has no attention dropout; resolve_backend only lets it train when that is allowed.
         p = 0.0 if backend == "flex" else self.attention_dropout
         out = biased_attention(heads(q), heads(k), heads(v), bias, dropout_p=p, training=self.training,
                                backend=backend, scale=self.scaling)
-        return out.transpose(1, 2).reshape(B, T, d)
+        return out.transpose(1, 2).reshape(B, Tq, d)
 
 
 class EncoderLayer(nn.Module):
@@ -76,3 +87,14 @@ class EncoderLayer(nn.Module):
             return x + self.dropout(self.ffn(self.final_layer_norm(x)))
         x = self.self_attn_layer_norm(x + self.dropout(self.self_attn(x, bias, backend, layout)))
         return self.final_layer_norm(x + self.dropout(self.ffn(x)))
+
+    def graph_tokens(self, x: torch.Tensor, bias, backend: str, layout: TokenLayout) -> torch.Tensor:
+        """This layer's output for the graph tokens only, `[B, d]` (the last layer: nothing else is read)."""
+        if self.pre_layernorm:
+            first = x.index_select(0, layout.first)
+            first = first + self.dropout(self.self_attn.graph_tokens(self.self_attn_layer_norm(x), bias, backend,
+                                                                     layout))
+            return first + self.dropout(self.ffn(self.final_layer_norm(first)))
+        first = x.index_select(0, layout.first) + self.dropout(self.self_attn.graph_tokens(x, bias, backend, layout))
+        first = self.self_attn_layer_norm(first)
+        return self.final_layer_norm(first + self.dropout(self.ffn(first)))
