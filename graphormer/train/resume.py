@@ -291,7 +291,8 @@ class _ResumableWriter(ExperimentWriter):
         path = Path(self.metrics_file_path)
         if not path.is_file():
             return
-        lines = path.read_text().splitlines(keepends=True)
+        with open(path, newline="") as handle:  # keep the csv module's \r\n line ends as they are
+            lines = handle.read().splitlines(keepends=True)
         if lines and not lines[-1].endswith("\n"):
             lines.pop()
         if not lines:
