@@ -16,8 +16,8 @@ import math
 import re
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from itertools import islice
+from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -208,34 +208,38 @@ def first_line_is_data(cells: Sequence[str], smiles_index: int | None = None, de
     return any(molecules) and all(m or n for m, n in zip(molecules, numbers))
 
 
+def headerless_columns(path: str | Path, width: int, smiles_index: int) -> list[str]:
+    """Column names for a file whose first line is data (and says so in the log): smiles, column_<i>."""
+    names = [f"column_{i}" if i != smiles_index else "smiles" for i in range(width)]
+    log.warning("%s: the first line is a molecule, not a header: reading the file as headerless (columns %s)",
+                path, ", ".join(names))
+    return names
+
+
 def csv_records(path: str | Path, has_header: bool | str = True, column_names: Sequence[str] | None = None,
                 delimiter: str | None = None) -> Records:
     """Records of a CSV file (optionally gzipped). Lines starting with '#' are comments; blank lines are ignored.
 
-    `delimiter=None` detects it from the first line (`detect_delimiter`); ';'-separated files are read with
-    decimal commas in their number cells, as spreadsheets in comma-decimal locales write them.
+    `delimiter=None` detects it from the first lines (`detect_delimiter`); ';'-separated files may write
+    decimal commas in their number cells, as spreadsheets in comma-decimal locales do.
     `has_header="auto"`: a first line made of molecules and numbers is data (`first_line_is_data`), and the
-    columns are then named smiles, column_1, ...
+    columns are then named by `headerless_columns`.
     """
     path = check_file(path)
 
-    def lines_of(handle) -> Iterator[str]:
-        return (line for line in handle if not line.startswith("#"))
-
-    def first_lines() -> list[str]:
+    def lines() -> Iterator[str]:
         with open_text(path) as handle:
-            return list(islice((line for line in lines_of(handle) if line.strip()), SNIFF_LINES))
+            yield from (line for line in handle if not line.startswith("#"))
 
-    sample = next(_read_guarded(path, lambda: iter([first_lines()])))
+    sample = list(islice((line for line in _read_guarded(path, lines) if line.strip()), SNIFF_LINES))
     if not sample:
         raise DataError(f"{path}: file is empty")
     sep = delimiter or detect_delimiter(sample, path)
 
     def rows() -> Iterator[list[str]]:
-        with open_text(path) as handle:
-            for record in csv.reader(lines_of(handle), delimiter=sep):
-                if record and any(cell.strip() for cell in record):
-                    yield record
+        for record in csv.reader(lines(), delimiter=sep):
+            if record and any(cell.strip() for cell in record):
+                yield record
 
     head = next(_read_guarded(path, rows), None)
     if head is None:
@@ -245,10 +249,7 @@ def csv_records(path: str | Path, has_header: bool | str = True, column_names: S
         has_header = not first_line_is_data(head, decimal_comma=sep == ";")
         if not has_header:
             smiles_column = next(i for i, cell in enumerate(head) if cell.strip() and _is_molecule(cell.strip()))
-            column_names = column_names or [f"column_{i}" if i != smiles_column else "smiles"
-                                            for i in range(len(head))]
-            log.warning("%s: the first line is a molecule, not a header: reading the file as headerless "
-                        "(columns %s)", path, ", ".join(column_names))
+            column_names = column_names or headerless_columns(path, len(head), smiles_column)
     if has_header:
         columns = [h.strip() for h in head]
     else:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import csv
 import gzip
-import logging
 from dataclasses import dataclass
 from itertools import chain, islice
 from pathlib import Path
 from typing import Iterator
 
 from graphormer.data.table import (READ_ERRORS, SNIFF_LINES, DataError, detect_delimiter, first_line_is_data,
-                                   open_text)
+                                   headerless_columns, open_text)
 
 
 @dataclass
@@ -26,8 +25,6 @@ class Record:
     smiles: str | None
     mol: object | None = None
     error: str | None = None
-
-log = logging.getLogger(__name__)
 
 
 def _kind(path: Path) -> str:
@@ -95,9 +92,7 @@ class InputReader:
             column = self._column()
             named = isinstance(self.smiles_column, str) and self.smiles_column in self.columns
             if not named and first_line_is_data(first, column):  # no header: the first line is a molecule
-                self.columns = [f"column_{i}" if i != column else "smiles" for i in range(len(first))]
-                log.warning("%s: the first line is a molecule, not a header: reading the file as headerless",
-                            self.path)
+                self.columns = headerless_columns(self.path, len(first), column)
                 reader = chain([first], reader)
             for row, cells in enumerate((c for c in reader if c), start=1):
                 cells = cells + [""] * (len(self.columns) - len(cells))

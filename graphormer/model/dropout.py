@@ -3,9 +3,10 @@
 `F.dropout` draws its mask with `bernoulli_`, which on CPU is slow (profiled: dropout was a quarter of a
 slim training step). Here one 64-bit random draw gives four 16-bit lanes, each compared with a threshold
 (measured ~3x cheaper than `rand_like(x) < p`, ~4x cheaper than `bernoulli_`), and autograd keeps only the
-mask. The mask is uint8, not bool: multiplying by a bool tensor converts it to float first (a full-size copy,
-profiled at 7% of a slim training step), `masked_fill` is slower still, uint8 is read as is. The drop probability
-is round(65536 p) / 65536 (0.1 → 0.1000061), with the keep scale matched so the expectation is unchanged. On other devices `F.dropout` is used as is.
+mask. The mask is uint8, not bool: multiplying by a bool tensor converts it to float first (a full-size copy;
+those multiplies were 8% of a slim training step), `masked_fill` is slower still, uint8 is read as is. The
+drop probability is round(65536 p) / 65536 (0.1 → 0.1000061), with the keep scale matched so the expectation
+is unchanged. On other devices `F.dropout` is used as is.
 """
 
 from __future__ import annotations
