@@ -96,6 +96,8 @@ class MoleculeDataModule(L.LightningDataModule):
         seed: int = 0,
         run_dir: str | None = None,
         progress: bool = True,
+        corpus_size: int | None = None,
+        exclude: Sequence[str] = (),
         **unused,
     ):
         super().__init__()
@@ -108,6 +110,9 @@ class MoleculeDataModule(L.LightningDataModule):
                                 smiles_column=smiles_column, target_columns=target_columns,
                                 split_column=split_column, weight_column=weight_column, subset=subset,
                                 download=download, root=root)
+        if source == "pretrain_corpus":
+            self.source_args.update(corpus_size=corpus_size, exclude=list(exclude or ()), seed=split_seed,
+                                    workers=featurize_workers, progress=progress)
         self.cfg = self.source_args  # kept for callers of the earlier attribute name
         self.task = task
         self.pos_weight_spec = pos_weight

@@ -9,6 +9,7 @@
 | `qm9` | `<root>/qm9/qm9.csv.gz` |
 | `zinc` | `<root>/ZINC/raw/*.pickle` (PyG) or `<root>/zinc12k/` CSVs |
 | `pcqm4mv2` | `<root>/pcqm4m-v2/raw/data.csv.gz` + `split_dict.pt` (OGB-LSC layout) |
+| `pretrain_corpus` | `path` or `<root>/moses/train.csv.gz`; targets = scaled RDKit descriptors (`data/corpus.py`) |
 
 Every loader returns a `MoleculeTable`; a predefined split, when the source has one, is in `table.split`;
 the source's natural task (when `task` is left empty) is in `table.meta["task"]`.
@@ -22,7 +23,7 @@ from typing import Sequence
 from graphormer.data.formats import file_records
 from graphormer.data.table import DataError, MoleculeTable, build_table, csv_records
 
-SOURCES = ("rdkit_nci_tpsa", "csv", "sdf", "smi", "ogbg", "moleculenet", "qm9", "zinc", "pcqm4mv2")
+SOURCES = ("rdkit_nci_tpsa", "csv", "sdf", "smi", "ogbg", "moleculenet", "qm9", "zinc", "pcqm4mv2", "pretrain_corpus")
 # Public benchmark sets whose published size includes molecules that current RDKit flags with valence
 # errors; they are featurized with allow_valence_errors=True unless the config says otherwise.
 BENCHMARK_SOURCES = frozenset({"ogbg", "moleculenet", "qm9", "zinc", "pcqm4mv2"})
@@ -64,6 +65,11 @@ def load_table(
     subset: bool = True,
     download: bool = True,
     cache_dir: str | Path | None = None,
+    corpus_size: int | None = None,
+    exclude: Sequence[str] = (),
+    seed: int = 0,
+    workers: int | None = None,
+    progress: bool = True,
 ) -> MoleculeTable:
     """The table of `source` (see the module docstring). `cache_dir` keeps converted files (SDF, ZINC pickles)."""
     targets = list(target_columns) if target_columns else None
@@ -104,4 +110,10 @@ def load_table(
         from graphormer.data.lsc import load_pcqm4mv2
 
         return load_pcqm4mv2(root, path=path, target_columns=targets, task=task, download=download)
+    if source == "pretrain_corpus":
+        from graphormer.data.cache import resolve_cache_dir
+        from graphormer.data.corpus import load_corpus
+
+        return load_corpus(path, root, size=corpus_size, seed=seed, exclude=exclude or (),
+                           cache_dir=resolve_cache_dir(cache_dir, root), workers=workers, progress=progress)
     raise DataError(f"unknown data.source {source!r} (choices: {', '.join(SOURCES)})")

@@ -6,7 +6,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from graphormer.data.table import DataError
 from graphormer.inference.checkpoint import load_module
+from graphormer.pretrained import pretrained_path
 from graphormer.train.module import GraphormerModule
 from graphormer.train.run import build_module, fit_and_test, prepare_data, resolve_checkpoint
 
@@ -32,25 +34,39 @@ def freeze(module: GraphormerModule, embeddings: bool, layers: int) -> int:
     return count
 
 
+def starting_checkpoint(cfg: DictConfig) -> str:
+    """pretrained=<name> (weights shipped in the package) or ckpt_path=<file>; exactly one of them."""
+    pretrained, ckpt = cfg.get("pretrained"), cfg.get("ckpt_path")
+    if bool(pretrained) == bool(ckpt):
+        raise DataError("graphormer finetune needs exactly one of pretrained=slim (shipped weights) "
+                        "or ckpt_path=<checkpoint>")
+    return str(pretrained_path(pretrained)) if pretrained else str(ckpt)
+
+
 def finetune(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
-    pretrained = load_module(cfg.ckpt_path)
+    source = starting_checkpoint(cfg)
+    pretrained = load_module(source)
     model_hparams = {**pretrained.hparams.model, **OmegaConf.to_container(cfg.finetune.model, resolve=True)}
     legacy = pretrained.hparams.get("legacy_drop_node0", False)
     datamodule = prepare_data(cfg, run_dir, legacy_drop_node0=legacy, max_hops=model_hparams["max_hops"])
-    module = build_module(cfg, datamodule, model_hparams=model_hparams, legacy_drop_node0=legacy)
 
-    same_head = (pretrained.task == module.task
-                 and pretrained.model.embed_out.weight.shape == module.model.embed_out.weight.shape)
+    # The head (and its target scaling) carries over only to the same task with the same targets; any other
+    # task starts from a fresh head scaled on its own training labels.
+    same_head = (pretrained.task == datamodule.task
+                 and list(pretrained.hparams.target_names) == list(datamodule.target_names)
+                 and pretrained.hparams.get("num_classes", 2) == datamodule.num_classes)
     keep_head = same_head and not cfg.finetune.reset_head
+    stats = None
+    if keep_head:  # the kept head speaks in the pretrained target scaling
+        stats = (pretrained.target_mean.numpy(), pretrained.target_std.numpy())
+    module = build_module(cfg, datamodule, model_hparams=model_hparams, legacy_drop_node0=legacy,
+                          target_stats=stats)
     state = pretrained.model.state_dict()
     if not keep_head:
         state = {k: v for k, v in state.items() if k not in HEAD_KEYS}
     missing, unexpected = module.model.load_state_dict(state, strict=False)
     assert not unexpected and set(missing) <= set(HEAD_KEYS), (missing, unexpected)
-    if keep_head:  # the kept head speaks in the pretrained target scaling
-        module.target_mean.copy_(pretrained.target_mean)
-        module.target_std.copy_(pretrained.target_std)
-    print(f"fine-tuning from {cfg.ckpt_path}: head {'kept' if keep_head else 'replaced'}"
+    print(f"fine-tuning from {cfg.get('pretrained') or source}: head {'kept' if keep_head else 'replaced'}"
           f" ({module.model.embed_out.weight.shape[0]} outputs)")
     frozen = freeze(module, cfg.finetune.freeze_embeddings, cfg.finetune.freeze_layers)
     if frozen:

@@ -67,8 +67,9 @@ def baseline_metrics(task: str, target_mean: np.ndarray, y_test: np.ndarray, num
 
 
 def build_module(cfg: DictConfig, datamodule: MoleculeDataModule, model_hparams: dict | None = None,
-                 legacy_drop_node0: bool = False) -> GraphormerModule:
-    mean, std = datamodule.target_stats()
+                 legacy_drop_node0: bool = False, target_stats=None) -> GraphormerModule:
+    """`target_stats` (mean, std) overrides the training labels' own scaling (a fine-tuned head kept as is)."""
+    mean, std = target_stats if target_stats is not None else datamodule.target_stats()
     model = model_hparams if model_hparams is not None else OmegaConf.to_container(cfg.model, resolve=True)
     return GraphormerModule(model=model, task=datamodule.task, target_names=datamodule.target_names,
                             target_mean=mean.tolist(), target_std=std.tolist(), loss=cfg.loss,
@@ -108,7 +109,8 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, module: GraphormerModule, datam
     best = checkpoint.best_model_path or (str(last) if last.is_file() else None)
     results = trainer.test(module, datamodule=datamodule, ckpt_path=best or None, verbose=False)[0]
     test = {k.split("/", 1)[1]: float(v) for k, v in results.items() if k.startswith("test/") and k != "test/loss"}
-    mean = module.target_mean.cpu().numpy().astype(np.float64)
+    # The baseline predicts the training labels' mean, whatever scaling the model's head uses.
+    mean = datamodule.target_stats()[0].astype(np.float64)
     baseline = baseline_metrics(task, mean, datamodule.tables["test"].targets, module.hparams.num_classes)
     parts = [f"test_{k}={v:.4f}" for k, v in test.items()]
     parts += [f"baseline_{k}={v:.4f}" for k, v in baseline.items()]
