@@ -14,13 +14,16 @@ from graphormer.graph import dense_bond_codes, shortest_path_inputs
 
 
 class GraphDataset(Dataset):
-    """Graphs of a GraphStore with their targets (float32 [M, C], NaN = missing) and optional per-molecule
-    loss weights (data.weight_column)."""
+    """Graphs of a GraphStore with their targets (float32 [M, C], NaN = missing), optional per-molecule
+    loss weights (data.weight_column) and optional per-molecule model inputs (`extra` [M, E], e.g. scaled
+    RDKit descriptors for model.extra_features)."""
 
-    def __init__(self, store: GraphStore, targets: np.ndarray | None = None, weights: np.ndarray | None = None):
+    def __init__(self, store: GraphStore, targets: np.ndarray | None = None, weights: np.ndarray | None = None,
+                 extra: np.ndarray | None = None):
         self.store = store
         self.targets = None if targets is None else np.asarray(targets, dtype=np.float32)
         self.weights = None if weights is None else np.asarray(weights, dtype=np.float32)
+        self.extra = None if extra is None else np.asarray(extra, dtype=np.float32)
 
     def __len__(self) -> int:
         return len(self.store)
@@ -31,9 +34,12 @@ class GraphDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple:
         y = None if self.targets is None else self.targets[i]
-        if self.weights is None:
+        weight = None if self.weights is None else self.weights[i]
+        if self.extra is not None:
+            return self.store.graph(i), y, weight, self.extra[i]
+        if weight is None:
             return self.store.graph(i), y
-        return self.store.graph(i), y, self.weights[i]
+        return self.store.graph(i), y, weight
 
 
 def _round_up(value: int, multiple: int) -> int:
@@ -52,7 +58,7 @@ class Collater:
         self.pad_nodes_to = pad_nodes_to
 
     def __call__(self, items: Sequence[tuple]) -> dict[str, torch.Tensor]:
-        """items: (graph, targets or None[, weight])."""
+        """items: (graph, targets or None[, weight or None[, extra inputs]])."""
         graphs = [item[0] for item in items]
         sizes = np.array([g.x.shape[0] for g in graphs], dtype=np.int64)
         batch, width = len(graphs), _round_up(max(int(sizes.max()), 1), self.pad_nodes_to)
@@ -80,6 +86,8 @@ class Collater:
         }
         if items[0][1] is not None:
             out["y"] = torch.from_numpy(np.stack([item[1] for item in items]).astype(np.float32))
-        if len(items[0]) > 2:
+        if len(items[0]) > 2 and items[0][2] is not None:
             out["weight"] = torch.tensor([float(item[2]) for item in items], dtype=torch.float32)
+        if len(items[0]) > 3:
+            out["extra"] = torch.from_numpy(np.stack([item[3] for item in items]).astype(np.float32))
         return out

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 
 from graphormer.data.cache import file_lock, resolve_cache_dir
 from graphormer.data.collate import Collater, GraphDataset
+from graphormer.data.descriptors import descriptor_matrix
 from graphormer.data.featurize import build_store
 from graphormer.data.sampler import SizeBucketBatchSampler
 from graphormer.data.sources import BENCHMARK_SOURCES, load_table
@@ -98,6 +99,7 @@ class MoleculeDataModule(L.LightningDataModule):
         progress: bool = True,
         corpus_size: int | None = None,
         exclude: Sequence[str] = (),
+        descriptor_scaler=None,
         **unused,
     ):
         super().__init__()
@@ -133,6 +135,8 @@ class MoleculeDataModule(L.LightningDataModule):
         self.seed = seed
         self.run_dir = Path(run_dir) if run_dir else None
         self.progress = progress
+        # model.extra_features=rdkit2d: every molecule also carries its scaled RDKit descriptors (cached)
+        self.descriptor_scaler = descriptor_scaler
         self.datasets: dict[str, GraphDataset] = {}
         self.tables: dict[str, MoleculeTable] = {}
         self.summary: str | None = None
@@ -158,12 +162,18 @@ class MoleculeDataModule(L.LightningDataModule):
             raise DataError(f"{table.source}: no usable rows ({self.summary})")
         parts = cached_resolve_split(usable, self.split, self.split_sizes, self.split_seed, self.split_file,
                                      cache)
+        extra = None
+        if self.descriptor_scaler is not None:
+            scaler = self.descriptor_scaler
+            extra = scaler.features(descriptor_matrix(usable.smiles, scaler.names, cache, self.featurize_workers,
+                                                      self.progress))
         for name, idx in parts.items():
             if len(idx) == 0:
                 raise DataError(f"{table.source}: the {name} split is empty")
             self.tables[name] = usable.subset(idx)
             weights = None if usable.weights is None else usable.weights[idx]
-            self.datasets[name] = GraphDataset(store.select(idx), usable.targets[idx], weights)
+            self.datasets[name] = GraphDataset(store.select(idx), usable.targets[idx], weights,
+                                               None if extra is None else extra[idx])
         if self.run_dir is not None:
             self._save_split(parts, usable)
 

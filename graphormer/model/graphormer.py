@@ -46,7 +46,7 @@ class Graphormer(nn.Module):
                  dropout: float = 0.1, attention_dropout: float = 0.1, activation_dropout: float = 0.1,
                  pre_layernorm: bool = False, embed_layernorm: bool = True, max_hops: int = 5,
                  num_edge_dis: int = 128, max_spatial_distance: int | None = None, attention: str = "auto",
-                 allow_flex_without_dropout: bool = False):
+                 allow_flex_without_dropout: bool = False, extra_features: int = 0):
         super().__init__()
         # Plain constructor arguments, kept so a checkpoint can rebuild the model: Graphormer(**hparams).
         self._hparams = dict(
@@ -54,7 +54,7 @@ class Graphormer(nn.Module):
             num_outputs=num_outputs, dropout=dropout, attention_dropout=attention_dropout,
             activation_dropout=activation_dropout, pre_layernorm=pre_layernorm, embed_layernorm=embed_layernorm,
             max_hops=max_hops, num_edge_dis=num_edge_dis, max_spatial_distance=max_spatial_distance,
-            attention=attention, allow_flex_without_dropout=allow_flex_without_dropout)
+            attention=attention, allow_flex_without_dropout=allow_flex_without_dropout, extra_features=extra_features)
         resolve_backend(attention, "cpu", False, 0.0)  # reject unknown names now, not at the first batch
         if num_layers < 1:
             raise ValueError(f"num_layers must be at least 1, got {num_layers}")
@@ -72,8 +72,11 @@ class Graphormer(nn.Module):
         self.layers = nn.ModuleList(
             EncoderLayer(embed_dim, ffn_dim, num_heads, dropout, attention_dropout, activation_dropout, pre_layernorm)
             for _ in range(num_layers))
-        # Head (v2): Linear -> GELU -> LN -> Linear without bias, plus one learned scalar bias.
-        self.head_transform = nn.Linear(embed_dim, embed_dim)
+        # Head (v2): Linear -> GELU -> LN -> Linear without bias, plus one learned scalar bias. With
+        # `extra_features` > 0 the first Linear also reads that many per-molecule inputs (e.g. scaled RDKit
+        # descriptors) concatenated to the graph token, as chemprop's --molecule-featurizers do.
+        self.extra_features = extra_features
+        self.head_transform = nn.Linear(embed_dim + extra_features, embed_dim)
         self.head_layer_norm = nn.LayerNorm(embed_dim)
         self.embed_out = nn.Linear(embed_dim, num_outputs, bias=False)
         self.lm_output_learned_bias = nn.Parameter(torch.zeros(1))
@@ -131,10 +134,16 @@ class Graphormer(nn.Module):
         # only the graph tokens are read after the last layer: its queries, out-projection and FFN skip the rest
         return last.graph_tokens(h, bias, backend, layout)
 
-    def head(self, h: torch.Tensor) -> torch.Tensor:
+    def head(self, h: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        if self.extra_features:
+            if extra is None or extra.shape[-1] != self.extra_features:
+                raise ValueError(f"this model reads {self.extra_features} extra features per molecule; "
+                                 f"got {None if extra is None else extra.shape[-1]}")
+            h = torch.cat([h, extra.to(h.dtype)], dim=-1)
         h = self.head_layer_norm(F.gelu(self.head_transform(h)))
         return self.embed_out(h) + self.lm_output_learned_bias
 
     def forward(self, x: torch.Tensor, node_mask: torch.Tensor, degree: torch.Tensor, spd: torch.Tensor,
-                path: torch.Tensor, perturb: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.encode(x, node_mask, degree, spd, path, perturb))
+                path: torch.Tensor, perturb: torch.Tensor | None = None,
+                extra: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.encode(x, node_mask, degree, spd, path, perturb), extra)
