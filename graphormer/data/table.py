@@ -22,6 +22,8 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from graphormer.errors import DataError  # noqa: F401  (re-exported: raised here, imported from here)
+
 # Cell values that mean "no label" (compared case-insensitively after stripping).
 MISSING_MARKERS = frozenset({"", "nan", "na", "n/a", "null", "none", "missing", "?", "-"})
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -31,10 +33,6 @@ log = logging.getLogger(__name__)
 TASKS = ("regression", "classification", "multiclass")
 # What a damaged, truncated or mis-encoded file raises while being read (gzip.BadGzipFile is an OSError).
 READ_ERRORS = (OSError, UnicodeDecodeError, EOFError, csv.Error, zlib.error)
-
-
-class DataError(ValueError):
-    """An input file that cannot be used at all (missing file or column, no usable rows)."""
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from graphormer.inference.checkpoint import load_module
+from graphormer.model.molecule import MoleculeModel
 from graphormer.train.module import GraphormerModule
 from graphormer.train.run import build_module, fit_and_test, prepare_data, resolve_checkpoint
 
@@ -33,9 +33,9 @@ def freeze(module: GraphormerModule, embeddings: bool, layers: int) -> int:
 
 
 def finetune(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
-    pretrained = load_module(cfg.ckpt_path)
-    model_hparams = {**pretrained.hparams.model, **OmegaConf.to_container(cfg.finetune.model, resolve=True)}
-    legacy = pretrained.hparams.get("legacy_drop_node0", False)
+    pretrained = MoleculeModel.load(cfg.ckpt_path)
+    model_hparams = {**pretrained.arch, **OmegaConf.to_container(cfg.finetune.model, resolve=True)}
+    legacy = pretrained.legacy_drop_node0
     datamodule = prepare_data(cfg, run_dir, legacy_drop_node0=legacy, max_hops=model_hparams["max_hops"])
     module = build_module(cfg, datamodule, model_hparams=model_hparams, legacy_drop_node0=legacy)
 

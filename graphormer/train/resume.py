@@ -41,7 +41,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from torch.utils.data import DataLoader, Sampler
 
 from graphormer.data.datamodule import MoleculeDataModule
-from graphormer.inference.checkpoint import CheckpointError
+from graphormer.errors import CheckpointError, TrainingInterrupted  # noqa: F401  (re-exported)
 
 
 # ------------------------------------------------------------------------------------------ file writes
@@ -382,14 +382,6 @@ class SaveLast(Checkpoint):  # a Checkpoint: Lightning runs it after the best-mo
 
 
 # ------------------------------------------------------------------------------------------- Ctrl-C
-class TrainingInterrupted(Exception):
-    """Ctrl-C or SIGTERM during training: `last.ckpt` holds the state after the last finished step."""
-
-    def __init__(self, message: str, signum: int = signal.SIGINT):
-        super().__init__(message)
-        self.exit_code = 128 + int(signum)  # the shell's convention: 130 for Ctrl-C, 143 for SIGTERM
-
-
 class StopOnInterrupt(Checkpoint):
     """First Ctrl-C or SIGTERM (a scheduler's preemption): finish the running step, save `path`, stop.
     A second one aborts at once.
