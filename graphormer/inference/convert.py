@@ -29,12 +29,12 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from graphormer import TASKS
-from graphormer.errors import CheckpointError, ConvertError  # noqa: F401  (ConvertError re-exported)
+from graphormer.errors import ConvertError  # noqa: F401  (re-exported: callers import it from here)
+from graphormer.graph import UNREACHABLE
 from graphormer.model.bias import NUM_SPATIAL
 from graphormer.model.molecule import MoleculeModel
 
 SOURCES = ("hf", "fairseq")
-UNREACHABLE_SPD = NUM_SPATIAL - 2  # 510: the largest SPD a batch can hold
 HF_COLLATOR_SPATIAL_POS_MAX = 20  # GraphormerDataCollator's own default
 OFFICIAL_SPATIAL_POS_MAX = 1024  # the official task's default
 
@@ -101,7 +101,7 @@ def max_spatial_distance_from(spatial_pos_max: int, shifted: bool) -> int | None
     if spatial_pos_max < 1:
         raise ConvertError(f"spatial_pos_max={spatial_pos_max} would mask every pair; it must be >= 1")
     threshold = spatial_pos_max - 1 if shifted else spatial_pos_max
-    return None if threshold > UNREACHABLE_SPD else threshold
+    return None if threshold > UNREACHABLE else threshold  # 510: the largest SPD a batch can hold
 
 
 def _check_sizes(cfg: Any, where: str) -> None:
