@@ -161,10 +161,8 @@ def _load_hf_weights(folder: Path) -> dict[str, torch.Tensor]:
 
 
 def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        from safetensors.torch import load_file
-    except ImportError:
-        raise ConvertError(f"{path}: reading .safetensors needs the `safetensors` package") from None
+    from safetensors.torch import load_file  # a dependency of the package
+
     return load_file(str(path))
 
 

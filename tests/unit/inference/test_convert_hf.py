@@ -11,7 +11,6 @@ import copy
 import os
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pytest
@@ -22,24 +21,10 @@ from graphormer.data.collate import Collater
 from graphormer.inference import load_model
 from graphormer.inference.convert import ConvertError, build_module, convert, read_hf
 from graphormer.model.molecule import model_inputs
-from tests.conftest import nci_rows
+from tests.conftest import import_hf_reference, nci_rows
 
 
-def _import_hf():
-    """(model module, collating module), or skip: the port needs transformers 4.57.x and Cython < 3.1."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from transformers.models.deprecated.graphormer import collating_graphormer as collating
-            from transformers.models.deprecated.graphormer import modeling_graphormer as modeling
-        collating.algos_graphormer  # noqa: B018 - only exists when pyximport compiled the .pyx
-    except Exception as err:  # ImportError, AttributeError, Cython compile errors
-        pytest.skip(f"HF Graphormer reference not importable ({type(err).__name__}: {err}); "
-                    "install it with: pip install -e '.[reference]'", allow_module_level=True)
-    return modeling, collating
-
-
-hf_modeling, hf_collating = _import_hf()
+hf_modeling, hf_collating = import_hf_reference()  # skips locally, fails under CI=true when absent
 
 TOL = 1e-5
 BATCH = 8
