@@ -11,6 +11,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from graphormer.errors import TrainingInterrupted, UserError
+
 CONFIG_PATH = "pkg://graphormer.configs"
 VERB_ENV = "GRAPHORMER_VERB"
 
@@ -28,24 +30,12 @@ USAGE = "usage: graphormer <verb> [key=value ...] [--help]\n\nverbs:\n" + "\n".j
     f"  {verb:<10} {text}" for verb, text in VERBS.items()) + "\n\n`graphormer <verb> --help` shows its options."
 
 
-class UserError(Exception):
-    """An input problem that is reported in one line, without a traceback."""
-
-
-def _loaded(*where: tuple[str, str]) -> list[type[BaseException]]:
-    """Exception classes of the modules already imported (an unimported module raised nothing), so that
-    handling an error never imports Lightning."""
-    return [getattr(sys.modules[module], name) for module, name in where if module in sys.modules]
-
-
 def _user_errors() -> tuple[type[BaseException], ...]:
-    return (UserError, FileNotFoundError, *_loaded(("graphormer.chem.errors", "MoleculeError"),
-                                                   ("graphormer.data.table", "DataError"),
-                                                   ("graphormer.inference.checkpoint", "CheckpointError")))
+    return (UserError, FileNotFoundError)  # every error class in graphormer.errors is a UserError
 
 
 def _interruptions() -> tuple[type[BaseException], ...]:
-    return tuple(_loaded(("graphormer.train.resume", "TrainingInterrupted")))
+    return (TrainingInterrupted,)
 
 
 def _run_dir() -> Path:
@@ -85,7 +75,7 @@ def _evaluate(cfg: DictConfig) -> None:
     from graphormer.configs.checks import check_config
 
     check_config(cfg)
-    from graphormer.inference.jobs import evaluate
+    from graphormer.train.evaluate import evaluate
 
     evaluate(cfg, _run_dir())
 
@@ -100,14 +90,14 @@ def _embed(cfg: DictConfig) -> None:
 
 
 def _export(cfg: DictConfig) -> None:
-    from graphormer.inference.checkpoint import load_module, save_inference_checkpoint
     from graphormer.inference.export import export_module
+    from graphormer.model.molecule import MoleculeModel
 
-    module = load_module(cfg.ckpt_path)
-    meta = export_module(module, cfg.output, cfg.format)
+    model = MoleculeModel.load(cfg.ckpt_path)
+    meta = export_module(model, cfg.output, cfg.format)
     print(f"exported {cfg.format} → {cfg.output} (targets {meta['target_names']}; metadata in {cfg.output}.json)")
     if cfg.inference_checkpoint:
-        path = save_inference_checkpoint(module, cfg.inference_checkpoint)
+        path = model.save(cfg.inference_checkpoint)
         print(f"inference checkpoint → {path}")
 
 

@@ -32,8 +32,8 @@ fight the other jobs for the cores and give slower, noisier numbers.
                                                      # writes a `*` .gitignore into it, so it stays untracked)
 
 Data: QM9, ZINC 12k and ogbg-molhiv from ../shared/data (or $GRAPHORMER_SHARED_DATA); without them the NCI
-file shipped with RDKit. Needs the `reference` extra (transformers 4.57.x, Cython < 3.1) and, for the PNG,
-matplotlib (a bench-only dependency: `pip install matplotlib`).
+file shipped with RDKit. Needs the `bench` extra (`pip install -e ".[bench]"`: the reference port, transformers 4.57.x with
+Cython < 3.1, and matplotlib for the PNG).
 """
 
 from __future__ import annotations

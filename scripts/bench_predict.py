@@ -32,11 +32,9 @@ def nci_csv(path: Path, copies: int) -> int:
 
 
 def slim_checkpoint(path: Path) -> Path:
-    from graphormer.inference import save_inference_checkpoint
-    from graphormer.model import SLIM
-    from graphormer.train.module import GraphormerModule
+    from graphormer.model import SLIM, MoleculeModel
 
-    return save_inference_checkpoint(GraphormerModule(model=dict(SLIM), target_names=["tpsa"]), path)
+    return MoleculeModel(dict(SLIM), target_names=["tpsa"]).save(path)
 
 
 def main() -> None:

@@ -39,11 +39,9 @@ def write_csv(path: Path, rows: int) -> None:
 
 
 def slim_checkpoint(path: Path) -> Path:
-    from graphormer.inference.checkpoint import save_inference_checkpoint
-    from graphormer.model import SLIM
-    from graphormer.train.module import GraphormerModule
+    from graphormer.model import SLIM, MoleculeModel
 
-    return save_inference_checkpoint(GraphormerModule(model=dict(SLIM), target_names=["tpsa"]), path)
+    return MoleculeModel(dict(SLIM), target_names=["tpsa"]).save(path)
 
 
 def _rss_kib(pid: int) -> int | None:

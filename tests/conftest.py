@@ -23,6 +23,31 @@ def _one_torch_thread():
     torch.set_num_threads(before)
 
 
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def import_hf_reference():
+    """(modeling, collating) modules of the HuggingFace Graphormer port (transformers 4.57.x, which compiles
+    its Cython collator with pyximport, so Cython < 3.1): the outside oracle of the parity tests and the
+    benchmark. Absent: skip locally, fail under CI=true (the dev extra installs it there)."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from transformers.models.deprecated.graphormer import collating_graphormer as collating
+            from transformers.models.deprecated.graphormer import modeling_graphormer as modeling
+        collating.algos_graphormer  # noqa: B018 - only exists when pyximport compiled the .pyx
+    except (ImportError, AttributeError) as err:  # not installed, or the Cython collator did not build
+        message = (f"HF Graphormer reference not importable ({type(err).__name__}: {err}); "
+                   "install it with: pip install -e '.[dev]'")
+        if in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message, allow_module_level=True)
+    return modeling, collating
+
+
 def shared_data_dir() -> Path | None:
     """../shared/data beside the checkout (or $GRAPHORMER_SHARED_DATA); None when absent."""
     candidates = [os.environ.get("GRAPHORMER_SHARED_DATA"), REPO.parent / "shared" / "data"]
@@ -38,6 +63,33 @@ def shared_data() -> Path:
     if path is None:
         pytest.skip("../shared/data is not present (set GRAPHORMER_SHARED_DATA to run this test)")
     return path
+
+
+def tree_snapshot(root: Path, depth: int = 2) -> dict[str, int]:
+    """Entry name -> mtime_ns of `root` and of everything `depth` levels below it: a new, removed or
+    rewritten file or folder changes it (a folder's mtime changes when entries are added or removed)."""
+    snapshot, level = {}, [root]
+    for _ in range(depth + 1):
+        following = []
+        for path in level:
+            snapshot[str(path.relative_to(root))] = path.stat().st_mtime_ns
+            if path.is_dir():
+                following += sorted(path.iterdir())
+        level = following
+    return snapshot
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _shared_data_is_never_written():
+    """Tests write only to tmp: whether or not ../shared/data is mounted read-only, the suite must leave it
+    as it found it (no cache/ folder, no probe or output files)."""
+    root = shared_data_dir()
+    before = tree_snapshot(root) if root is not None else None
+    yield
+    if root is not None:
+        after = tree_snapshot(root)
+        changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+        assert not changed, f"the test suite wrote into {root}: {changed[:10]}"
 
 
 def nci_rows(limit: int | None = None) -> list[tuple[str, float]]:

@@ -123,7 +123,10 @@ class DescriptorScaler:
                    np.asarray(data["scale"], dtype=np.float64), float(data["clip"]), data.get("fitted_on", ""))
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+        from graphormer.files import atomic_write
+
+        with atomic_write(path, "w") as handle:
+            handle.write(json.dumps(self.to_dict(), indent=1) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> "DescriptorScaler":

@@ -10,13 +10,9 @@ from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
-from graphormer.data.table import DataError
+from graphormer.errors import ConfigError, DataError  # noqa: F401  (re-exported)
 
 _ABSENT = object()
-
-
-class ConfigError(DataError):
-    """A configuration value of the wrong type or out of range."""
 
 
 def _is_int(v: Any) -> bool:

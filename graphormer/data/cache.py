@@ -18,6 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
+from graphormer.files import atomic_write
+
 if TYPE_CHECKING:
     from graphormer.data.table import Records
 
@@ -118,19 +120,12 @@ def materialized(make: "Callable[[], Records]", out: Path, source: str, files: l
     with file_lock(out):
         if not out.is_file():
             records = make()
-            fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name, suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as raw, gzip.open(raw, "wt", newline="", encoding="utf-8") as handle:
-                    writer = csv.writer(handle)
-                    writer.writerow(["__row__", "__problem__", *records.columns])
-                    blank = [""] * len(records.columns)
-                    for row, cells, problem in records.read():
-                        writer.writerow([row, problem or "", *(cells if cells is not None else blank)])
-                os.chmod(tmp, 0o644)  # readable by other users sharing the cache
-                os.replace(tmp, out)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            with atomic_write(out) as raw, gzip.open(raw, "wt", newline="", encoding="utf-8") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["__row__", "__problem__", *records.columns])
+                blank = [""] * len(records.columns)
+                for row, cells, problem in records.read():
+                    writer.writerow([row, problem or "", *(cells if cells is not None else blank)])
             log.info("converted %s once into %s", source, out)
     stored = csv_records(out)
 

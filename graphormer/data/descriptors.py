@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Sequence
@@ -19,6 +18,7 @@ from tqdm.auto import tqdm
 
 from graphormer.chem.descriptors import calc_descriptors
 from graphormer.data.cache import default_workers
+from graphormer.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +39,8 @@ def _compute_chunk(args: tuple[list[str], list[str]]) -> np.ndarray:
 
 
 def _save(path: Path, values: np.ndarray) -> None:
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
+    with atomic_write(path) as handle:
         np.save(handle, values)
-    os.replace(tmp, path)
 
 
 def descriptor_matrix(smiles: Sequence[str], names: Sequence[str], cache_dir: str | Path | None = None,

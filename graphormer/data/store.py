@@ -6,8 +6,6 @@ fit in memory, pickle cheaply to data-loader workers and load from disk without 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -15,6 +13,7 @@ from typing import Iterable
 import numpy as np
 
 from graphormer.chem import MolGraph
+from graphormer.files import atomic_write
 
 
 @dataclass
@@ -95,18 +94,9 @@ class GraphStore:
 
     def save(self, path: str | Path, **extra: np.ndarray) -> None:
         """Write atomically: a reader never sees a half-written file."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, x=self.x, edge_index=self.edge_index, edge_attr=self.edge_attr,
-                         node_ptr=self.node_ptr, edge_ptr=self.edge_ptr, **extra)
-            os.chmod(tmp, 0o644)  # mkstemp makes 0600; a shared cache must be readable by other users
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_write(path) as handle:  # 0644: a shared cache must be readable by other users
+            np.savez(handle, x=self.x, edge_index=self.edge_index, edge_attr=self.edge_attr,
+                     node_ptr=self.node_ptr, edge_ptr=self.edge_ptr, **extra)
 
     @classmethod
     def load(cls, path: str | Path) -> tuple["GraphStore", dict[str, np.ndarray]]:

@@ -22,19 +22,17 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from graphormer import TASKS
+from graphormer.errors import DataError  # noqa: F401  (re-exported: raised here, imported from here)
+
 # Cell values that mean "no label" (compared case-insensitively after stripping).
 MISSING_MARKERS = frozenset({"", "nan", "na", "n/a", "null", "none", "missing", "?", "-"})
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 # A number written with a decimal comma, as spreadsheets in comma-decimal locales save ';'-separated files.
 _DECIMAL_COMMA = re.compile(r"^(\s*[-+]?\d*),(\d+(?:[eE][-+]?\d+)?\s*)$")
 log = logging.getLogger(__name__)
-TASKS = ("regression", "classification", "multiclass")
 # What a damaged, truncated or mis-encoded file raises while being read (gzip.BadGzipFile is an OSError).
 READ_ERRORS = (OSError, UnicodeDecodeError, EOFError, csv.Error, zlib.error)
-
-
-class DataError(ValueError):
-    """An input file that cannot be used at all (missing file or column, no usable rows)."""
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Graph preprocessing: shortest-path distances and reference-faithful path bond codes (vectorised)."""
 
 from graphormer.graph.spatial import (
+    BOND_STRIDES,
     MAX_ATOMS,
     NO_HOP,
     NON_BOND,
@@ -13,6 +14,7 @@ from graphormer.graph.spatial import (
 )
 
 __all__ = [
+    "BOND_STRIDES",
     "MAX_ATOMS",
     "NO_HOP",
     "NON_BOND",

@@ -15,11 +15,16 @@ with 2 threads on a busy 2-core machine than with 1).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import Tensor
 
+from graphormer.chem.featurize import BOND_FEATURE_DIMS
+
 __all__ = [
+    "BOND_STRIDES",
     "MAX_ATOMS",
     "UNREACHABLE",
     "NO_HOP",
@@ -35,12 +40,15 @@ UNREACHABLE = 510  # spd of pairs in different connected components (reference c
 # Largest graph whose distances (at most MAX_ATOMS - 1) stay below UNREACHABLE; the model's spatial table
 # has one row per distance up to UNREACHABLE, so a larger molecule cannot be encoded.
 MAX_ATOMS = UNREACHABLE
+# The path-code vocabulary (the one home of these numbers; the model's bias tables are sized by them).
+# A real bond's code is 1 + its mixed-radix index over the OGB bond columns (t0, t1, t2) with vocabulary
+# sizes BOND_FEATURE_DIMS = (5, 6, 2): 1 + t0*12 + t1*2 + t2.
+_BOND_DIMS = tuple(BOND_FEATURE_DIMS)
+BOND_STRIDES = tuple(math.prod(_BOND_DIMS[c + 1:]) for c in range(len(_BOND_DIMS)))  # (12, 2, 1)
+NUM_BOND_CODES = math.prod(_BOND_DIMS)  # 60 distinct bonds: codes 1..60
 NO_HOP = 0  # path code for hops past the path's end, self / unreachable / padding pairs
-NON_BOND = 61  # path code for a hop between two non-bonded atoms (legacy pre-fix mode only)
-NUM_PATH_CODES = 62  # path codes are 0..61
-NUM_BOND_CODES = 60  # real bonds map to 1..60
-
-_BOND_DIMS = (5, 6, 2)  # OGB vocabulary sizes of the three bond columns
+NON_BOND = NUM_BOND_CODES + 1  # 61: a hop between two non-bonded atoms (legacy pre-fix mode only)
+NUM_PATH_CODES = NON_BOND + 1  # 62: path codes are 0..61
 
 
 def _to_numpy(array) -> np.ndarray:
@@ -60,7 +68,7 @@ def _bond_code_np(edge_attr: np.ndarray) -> np.ndarray:
     if attr.size and ((attr < 0).any() or (attr >= np.array(_BOND_DIMS)).any()):
         # Out-of-vocabulary values would silently alias other codes.
         raise ValueError(f"bond features out of the OGB range {_BOND_DIMS}")
-    return 1 + attr[..., 0] * 12 + attr[..., 1] * 2 + attr[..., 2]
+    return 1 + attr @ np.array(BOND_STRIDES, dtype=np.int64)
 
 
 def bond_code(edge_attr) -> Tensor:

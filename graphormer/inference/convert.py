@@ -28,12 +28,13 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from graphormer.inference.checkpoint import CheckpointError, save_inference_checkpoint
+from graphormer import TASKS
+from graphormer.errors import ConvertError  # noqa: F401  (re-exported: callers import it from here)
+from graphormer.graph import UNREACHABLE
 from graphormer.model.bias import NUM_SPATIAL
+from graphormer.model.molecule import MoleculeModel
 
 SOURCES = ("hf", "fairseq")
-TASKS = ("regression", "classification", "multiclass")
-UNREACHABLE_SPD = NUM_SPATIAL - 2  # 510: the largest SPD a batch can hold
 HF_COLLATOR_SPATIAL_POS_MAX = 20  # GraphormerDataCollator's own default
 OFFICIAL_SPATIAL_POS_MAX = 1024  # the official task's default
 
@@ -59,10 +60,6 @@ _FIXED_SIZES = {"num_atoms": 512 * 9, "num_edges": 512 * 3, "num_in_degree": 512
                 "num_spatial": NUM_SPATIAL}
 
 
-class ConvertError(CheckpointError):
-    """A source checkpoint that cannot be imported faithfully (one-line reason)."""
-
-
 @dataclass
 class Source:
     """What a reader extracts: weights under fairseq names plus everything needed to rebuild the model."""
@@ -73,7 +70,6 @@ class Source:
     max_spatial_distance: int | None
     legacy_drop_node0: bool
     default_task: str | None  # None: ambiguous, the user must say
-    default_loss: dict[str, str] = field(default_factory=dict)
     atom_row_shift: int = 0  # rows to drop from the top of the source atom table
     notes: list[str] = field(default_factory=list)
 
@@ -105,7 +101,7 @@ def max_spatial_distance_from(spatial_pos_max: int, shifted: bool) -> int | None
     if spatial_pos_max < 1:
         raise ConvertError(f"spatial_pos_max={spatial_pos_max} would mask every pair; it must be >= 1")
     threshold = spatial_pos_max - 1 if shifted else spatial_pos_max
-    return None if threshold > UNREACHABLE_SPD else threshold
+    return None if threshold > UNREACHABLE else threshold  # 510: the largest SPD a batch can hold
 
 
 def _check_sizes(cfg: Any, where: str) -> None:
@@ -165,10 +161,8 @@ def _load_hf_weights(folder: Path) -> dict[str, torch.Tensor]:
 
 
 def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        from safetensors.torch import load_file
-    except ImportError:
-        raise ConvertError(f"{path}: reading .safetensors needs the `safetensors` package") from None
+    from safetensors.torch import load_file  # a dependency of the package
+
     return load_file(str(path))
 
 
@@ -233,7 +227,7 @@ def read_hf(path: str | Path, spatial_pos_max: int | None = None) -> Source:
     default_task = problem or ("regression" if num_outputs == 1 else None)
     return Source(state=state, arch=arch, num_outputs=num_outputs,
                   max_spatial_distance=max_spatial_distance_from(spm, shifted=True), legacy_drop_node0=False,
-                  default_task=default_task, default_loss={"regression": "mse"}, atom_row_shift=1,
+                  default_task=default_task, atom_row_shift=1,
                   notes=[f"HF collator spatial_pos_max={spm} (masks SPD >= {spm - 1})"])
 
 
@@ -325,7 +319,7 @@ def read_fairseq(path: str | Path, spatial_pos_max: int | None = None) -> Source
                     "regression" if num_outputs == 1 else None)
     return Source(state=state, arch=arch, num_outputs=num_outputs,
                   max_spatial_distance=max_spatial_distance_from(spm, shifted=False), legacy_drop_node0=True,
-                  default_task=default_task, default_loss={"regression": "l1"},
+                  default_task=default_task,
                   notes=[f"official spatial_pos_max={spm}", f"criterion={criterion or 'unknown'}"])
 
 
@@ -383,9 +377,7 @@ def _target_names(task: str, num_outputs: int, names: Sequence[str] | None) -> l
 def build_module(source: Source, *, task: str | None = None, target_names: Sequence[str] | None = None,
                  max_hops: int | None = None, legacy_drop_node0: bool | None = None,
                  target_mean: Sequence[float] | None = None, target_std: Sequence[float] | None = None):
-    """A GraphormerModule (eval mode) carrying the source's weights."""
-    from graphormer.train.module import GraphormerModule
-
+    """A MoleculeModel (eval mode) carrying the source's weights."""
     task = task or source.default_task
     if task is None:
         raise ConvertError(f"the source has {source.num_outputs} outputs: pass task=classification "
@@ -406,29 +398,29 @@ def build_module(source: Source, *, task: str | None = None, target_names: Seque
                            "pass max_hops=<n>")
     if arch["max_hops"] > arch["num_edge_dis"]:
         raise ConvertError(f"max_hops={arch['max_hops']} exceeds the {arch['num_edge_dis']} hop matrices")
-    module = GraphormerModule(
-        model=arch, task=task, target_names=names,
+    model = MoleculeModel(
+        arch, task=task, target_names=names,
         target_mean=None if target_mean is None else [float(v) for v in target_mean],
         target_std=None if target_std is None else [float(v) for v in target_std],
-        loss=source.default_loss.get(task), num_classes=source.num_outputs if task == "multiclass" else 2,
+        num_classes=source.num_outputs if task == "multiclass" else 2,
         legacy_drop_node0=source.legacy_drop_node0 if legacy_drop_node0 is None else bool(legacy_drop_node0))
     weights = map_state_dict(source.state, source.atom_row_shift)
-    expected = module.model.state_dict()
+    expected = model.model.state_dict()
     for key, value in weights.items():
         if key in expected and expected[key].shape != value.shape:
             raise ConvertError(f"{key}: source shape {tuple(value.shape)}, model expects {tuple(expected[key].shape)}")
     try:
-        module.model.load_state_dict(weights, strict=True)
+        model.model.load_state_dict(weights, strict=True)
     except RuntimeError as err:
         raise ConvertError(f"the source weights do not fit the model ({err})") from None
-    return module.eval()
+    return model.eval()
 
 
 def convert(source: str, path: str | Path, output: str | Path | None = None, *, task: str | None = None,
             target_names: Sequence[str] | None = None, max_hops: int | None = None,
             spatial_pos_max: int | None = None, legacy_drop_node0: bool | None = None,
             target_mean: Sequence[float] | None = None, target_std: Sequence[float] | None = None):
-    """Read `path` (source: hf | fairseq) and return the GraphormerModule; also save it as a compact
+    """Read `path` (source: hf | fairseq) and return the MoleculeModel; also save it as a compact
     inference checkpoint when `output` is given. `spatial_pos_max` is in the source collator's own
     convention; None = that collator's default (HF 20, fairseq: the checkpoint's task value, 1024)."""
     readers = {"hf": read_hf, "fairseq": read_fairseq}
@@ -436,25 +428,25 @@ def convert(source: str, path: str | Path, output: str | Path | None = None, *, 
         raise ConvertError(f"source={source!r}; choose one of {', '.join(SOURCES)}")
     src = readers[source](path, spatial_pos_max)
     src.notes += _padding_row_notes(src.state)
-    module = build_module(src, task=task, target_names=target_names, max_hops=max_hops,
-                          legacy_drop_node0=legacy_drop_node0, target_mean=target_mean, target_std=target_std)
-    module.conversion_notes = list(src.notes)
+    model = build_module(src, task=task, target_names=target_names, max_hops=max_hops,
+                         legacy_drop_node0=legacy_drop_node0, target_mean=target_mean, target_std=target_std)
+    model.conversion_notes = list(src.notes)
     if output is not None:
-        save_inference_checkpoint(module, output)
-    return module
+        model.save(output)
+    return model
 
 
-def describe(module) -> str:
+def describe(model: MoleculeModel) -> str:
     """One line per fact a user should check after a conversion."""
-    hp, arch = module.hparams, module.hparams.model
+    arch = model.arch
     lines = [
         f"model: {arch['num_layers']} layers, width {arch['embed_dim']}, ffn {arch['ffn_dim']}, "
         f"{arch['num_heads']} heads, {'pre' if arch['pre_layernorm'] else 'post'}-LN, "
         f"embedding LN {'on' if arch['embed_layernorm'] else 'off'}, max_hops {arch['max_hops']}",
-        f"task: {hp.task}, targets {list(hp.target_names)}"
-        + (f", {hp.num_classes} classes" if hp.task == "multiclass" else ""),
+        f"task: {model.task}, targets {model.target_names}"
+        + (f", {model.num_classes} classes" if model.task == "multiclass" else ""),
         f"max_spatial_distance: {arch['max_spatial_distance']} (pairs at this SPD or farther are masked; "
         "None = none)",
-        f"legacy_drop_node0: {hp.legacy_drop_node0}",
+        f"legacy_drop_node0: {model.legacy_drop_node0}",
     ]
-    return "\n".join(lines + list(getattr(module, "conversion_notes", [])))
+    return "\n".join(lines + list(getattr(model, "conversion_notes", [])))

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import csv
 import ctypes
-import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from itertools import islice
@@ -26,10 +24,11 @@ from tqdm.auto import tqdm
 
 from graphormer.chem import MolGraph, MoleculeError, mol_to_graph, smiles_to_graph
 from graphormer.data.collate import Collater
+from graphormer.errors import CheckpointError
+from graphormer.files import atomic_write
 from graphormer.graph import MAX_ATOMS
-from graphormer.inference.checkpoint import CheckpointError, load_module
 from graphormer.inference.readers import InputReader, Record
-from graphormer.train.module import MODEL_INPUTS
+from graphormer.model.molecule import MoleculeModel, model_inputs
 
 
 @dataclass
@@ -55,32 +54,28 @@ def graph_of(record_smiles: str | None, mol=None) -> MolGraph:
 
 
 class Predictor:
-    """One model or an ensemble of models with the same task and targets."""
+    """One model or an ensemble of models (MoleculeModels) with the same task and targets."""
 
-    def __init__(self, modules: Sequence, max_tokens: int = 8192, device: str = "cpu"):
-        first = modules[0].hparams
-        for module in modules[1:]:
-            if module.hparams.task != first.task or list(module.hparams.target_names) != list(first.target_names):
+    def __init__(self, models: Sequence[MoleculeModel], max_tokens: int = 8192, device: str = "cpu"):
+        first = models[0]
+        for model in models[1:]:
+            if model.task != first.task or model.target_names != first.target_names:
                 raise CheckpointError("ensemble members must share task and target names")
-        self.modules = [m.to(device).eval() for m in modules]
+        self.models = [m.to(device).eval() for m in models]
         self.task = first.task
         self.target_names = list(first.target_names)
         self.num_classes = first.num_classes
         self.device = device
         self.max_tokens = max_tokens
-        model = first.model
-        self.collater = Collater(max_hops=model.get("max_hops", 5),
-                                 legacy_drop_node0=first.get("legacy_drop_node0", False))
+        self.collater = Collater(max_hops=first.max_hops, legacy_drop_node0=first.legacy_drop_node0)
 
     @classmethod
     def from_checkpoints(cls, paths: Sequence[str | Path], **kwargs) -> "Predictor":
-        return cls([load_module(p) for p in paths], **kwargs)
+        return cls([MoleculeModel.load(p) for p in paths], **kwargs)
 
     @property
     def output_names(self) -> list[str]:
-        if self.task == "multiclass":
-            return [f"{self.target_names[0]}_class_{k}" for k in range(self.num_classes)]
-        return self.target_names
+        return self.models[0].output_names
 
     def _batches(self, graphs: list[MolGraph]) -> Iterable[np.ndarray]:
         """Index batches of similar size within a token budget (less padding, bounded memory)."""
@@ -94,36 +89,28 @@ class Predictor:
             yield order[start:end]
             start = end
 
-    def _outputs(self, module, batch: dict) -> torch.Tensor:
-        out = module(batch).float()
-        if self.task == "classification":
-            return torch.sigmoid(out)
-        if self.task == "multiclass":
-            return torch.softmax(out, dim=-1)
-        return out
-
     @torch.inference_mode()
-    def _run(self, graphs: list[MolGraph], fn, width: int, modules: Sequence) -> np.ndarray:
-        """fn(module, batch) for every model over size-sorted batches → [models, graphs, width]."""
-        out = np.zeros((len(modules), len(graphs), width), dtype=np.float64)
+    def _run(self, graphs: list[MolGraph], fn, width: int, models: Sequence[MoleculeModel]) -> np.ndarray:
+        """fn(model, batch) for every model over size-sorted batches → [models, graphs, width]."""
+        out = np.zeros((len(models), len(graphs), width), dtype=np.float64)
         for idx in self._batches(graphs):
             trim_heap()  # the last batch's tensors are freed: keep the resident size to one batch's
             batch = self.collater([(graphs[i], None) for i in idx])
             batch = {k: v.to(self.device) for k, v in batch.items()}
-            for m, module in enumerate(modules):
-                out[m, idx] = fn(module, batch).cpu().numpy()
+            for m, model in enumerate(models):
+                out[m, idx] = fn(model, batch).float().cpu().numpy()
         return out
 
     def predict_graphs(self, graphs: list[MolGraph]) -> tuple[np.ndarray, np.ndarray | None]:
-        per_model = self._run(graphs, self._outputs, len(self.output_names), self.modules)
-        std = per_model.std(axis=0) if len(self.modules) > 1 else None
+        per_model = self._run(graphs, MoleculeModel.predict, len(self.output_names), self.models)
+        std = per_model.std(axis=0) if len(self.models) > 1 else None
         return per_model.mean(axis=0), std
 
     def embed_graphs(self, graphs: list[MolGraph]) -> np.ndarray:
         """Graph-token embeddings of the first model, [graphs, width]."""
-        module = self.modules[0]
-        encode = lambda m, b: m.model.encode(*(b[k] for k in MODEL_INPUTS)).float()  # noqa: E731
-        return self._run(graphs, encode, module.model.hparams["embed_dim"], [module])[0]
+        model = self.models[0]
+        encode = lambda m, b: m.encode(*model_inputs(b))  # noqa: E731
+        return self._run(graphs, encode, model.embed_dim, [model])[0]
 
     def featurize_records(self, records: list[Record]) -> tuple[list[MolGraph], list[int], list[str | None]]:
         """Graphs of the usable records, their positions, and an error (or None) per record."""
@@ -143,7 +130,7 @@ class Predictor:
         graphs, where, errors = self.featurize_records(records)
         width = len(self.output_names)
         mean = np.full((len(records), width), np.nan)
-        std = np.full((len(records), width), np.nan) if len(self.modules) > 1 else None
+        std = np.full((len(records), width), np.nan) if len(self.models) > 1 else None
         if graphs:
             m, s = self.predict_graphs(graphs)
             mean[where] = m
@@ -184,41 +171,34 @@ def predict_file(predictor: Predictor, input_path: str | Path, output_path: str 
     """
     reader = InputReader(input_path, smiles_column)
     output_path = Path(output_path)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
     names = predictor.output_names
-    ensemble = len(predictor.modules) > 1
-    fd, tmp = tempfile.mkstemp(dir=output_path.parent, prefix=output_path.name, suffix=".tmp")
+    ensemble = len(predictor.models) > 1
     started = time.perf_counter()
     total = failed = 0
     records = iter(reader)
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            writer = csv.writer(handle)
-            header_written = False
-            bar = tqdm(desc="predicting", unit="mol", disable=not progress)
-            while chunk := list(islice(records, chunk_size)):
-                if not header_written:
-                    header = list(reader.columns) + [f"pred_{n}" for n in names]
-                    header += [f"std_{n}" for n in names] if ensemble else []
-                    writer.writerow(header + ["error"])
-                    header_written = True
-                result = predictor.predict_records(chunk)
-                for i, record in enumerate(chunk):
-                    row = list(record.cells) + [_format(v) for v in result.mean[i]]
-                    if ensemble:
-                        row += [_format(v) for v in result.std[i]]
-                    writer.writerow(row + [result.errors[i] or ""])
-                total += len(chunk)
-                failed += sum(e is not None for e in result.errors)
-                bar.update(len(chunk))
-                del result
-            bar.close()
+    with atomic_write(output_path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        header_written = False
+        bar = tqdm(desc="predicting", unit="mol", disable=not progress)
+        while chunk := list(islice(records, chunk_size)):
             if not header_written:
-                writer.writerow(list(reader.columns) + [f"pred_{n}" for n in names] + ["error"])
-        os.replace(tmp, output_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+                header = list(reader.columns) + [f"pred_{n}" for n in names]
+                header += [f"std_{n}" for n in names] if ensemble else []
+                writer.writerow(header + ["error"])
+                header_written = True
+            result = predictor.predict_records(chunk)
+            for i, record in enumerate(chunk):
+                row = list(record.cells) + [_format(v) for v in result.mean[i]]
+                if ensemble:
+                    row += [_format(v) for v in result.std[i]]
+                writer.writerow(row + [result.errors[i] or ""])
+            total += len(chunk)
+            failed += sum(e is not None for e in result.errors)
+            bar.update(len(chunk))
+            del result
+        bar.close()
+        if not header_written:
+            writer.writerow(list(reader.columns) + [f"pred_{n}" for n in names] + ["error"])
     seconds = time.perf_counter() - started
     return {"rows": total, "failed": failed, "seconds": seconds, "rate": total / seconds if seconds else 0.0,
             "output": str(output_path)}

@@ -11,14 +11,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from graphormer.graph import BOND_STRIDES, NON_BOND, NUM_BOND_CODES, NUM_PATH_CODES, UNREACHABLE
 from graphormer.model.embedding import FEATURE_OFFSET
 
-NUM_SPATIAL = 512  # spd + 1: 0 = padding pair, 1 = self, ..., 511 = unreachable (spd 510)
-NUM_BOND_COLUMNS = 3
-BOND_FEATURE_DIMS = (5, 6, 2)  # OGB bond vocabulary; code = 1 + t0*12 + t1*2 + t2
-NUM_BOND_CODES = 1 + 5 * 6 * 2  # 0 = no hop, 1..60 = bonds
-NOT_A_BOND = NUM_BOND_CODES  # 61: legacy "not a bond" hop (spec §4.1)
-NUM_PATH_CODES = NUM_BOND_CODES + 1  # 62
+NUM_SPATIAL = UNREACHABLE + 2  # 512 rows, spd + 1: 0 = padding pair, 1 = self, ..., 511 = unreachable (spd 510)
+NUM_BOND_COLUMNS = len(BOND_STRIDES)
 
 
 def path_code_rows() -> torch.Tensor:
@@ -29,11 +26,12 @@ def path_code_rows() -> torch.Tensor:
     reference's zero "non-bonded" pair entry lands after its +1 shifts.
     """
     rows = torch.zeros(NUM_PATH_CODES, NUM_BOND_COLUMNS, dtype=torch.long)
-    code = torch.arange(1, NUM_BOND_CODES) - 1
-    t0, t1, t2 = code // 12, (code % 12) // 2, code % 2
-    for c, t in enumerate((t0, t1, t2)):
-        rows[1:NUM_BOND_CODES, c] = t + 3 + FEATURE_OFFSET * c
-    rows[NOT_A_BOND] = 1
+    index = torch.arange(NUM_BOND_CODES)  # bond codes 1..60, less one: the mixed-radix bond index
+    strides = (NUM_BOND_CODES,) + BOND_STRIDES
+    for c in range(NUM_BOND_COLUMNS):
+        t = index % strides[c] // strides[c + 1]  # the bond's value in column c
+        rows[1:NUM_BOND_CODES + 1, c] = t + 3 + FEATURE_OFFSET * c
+    rows[NON_BOND] = 1
     return rows
 
 

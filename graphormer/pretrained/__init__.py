@@ -12,7 +12,7 @@ import json
 from importlib import resources
 from pathlib import Path
 
-from graphormer.data.table import DataError
+from graphormer.errors import DataError
 
 
 def manifest() -> dict:

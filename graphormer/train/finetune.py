@@ -6,8 +6,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from graphormer.data.table import DataError
-from graphormer.inference.checkpoint import load_module
+from graphormer.errors import DataError
+from graphormer.model.molecule import MoleculeModel
 from graphormer.pretrained import pretrained_path
 from graphormer.train.module import GraphormerModule
 from graphormer.train.run import build_module, fit_and_test, prepare_data, resolve_checkpoint
@@ -45,16 +45,16 @@ def starting_checkpoint(cfg: DictConfig) -> str:
 
 def finetune(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     source = starting_checkpoint(cfg)
-    pretrained = load_module(source)
-    model_hparams = {**pretrained.hparams.model, **OmegaConf.to_container(cfg.finetune.model, resolve=True)}
-    legacy = pretrained.hparams.get("legacy_drop_node0", False)
+    pretrained = MoleculeModel.load(source)
+    model_hparams = {**pretrained.arch, **OmegaConf.to_container(cfg.finetune.model, resolve=True)}
+    legacy = pretrained.legacy_drop_node0
     datamodule = prepare_data(cfg, run_dir, legacy_drop_node0=legacy, max_hops=model_hparams["max_hops"])
 
     # The head (and its target scaling) carries over only to the same task with the same targets; any other
     # task starts from a fresh head scaled on its own training labels.
     same_head = (pretrained.task == datamodule.task
-                 and list(pretrained.hparams.target_names) == list(datamodule.target_names)
-                 and pretrained.hparams.get("num_classes", 2) == datamodule.num_classes)
+                 and list(pretrained.target_names) == list(datamodule.target_names)
+                 and pretrained.num_classes == datamodule.num_classes)
     keep_head = same_head and not cfg.finetune.reset_head
     stats = None
     if keep_head:  # the kept head speaks in the pretrained target scaling

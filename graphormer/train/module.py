@@ -1,4 +1,4 @@
-"""LightningModule: loss with missing-label masks, target scaling, metrics, optimiser and schedule."""
+"""LightningModule: loss with missing-label masks, metrics, optimiser and schedule around a MoleculeModel."""
 
 from __future__ import annotations
 
@@ -10,19 +10,23 @@ import torch.nn.functional as F
 
 from graphormer import __version__
 from graphormer.chem import FEATURIZER_VERSION
-from graphormer.model import Graphormer
+from graphormer.model.molecule import MODEL_INPUTS, MoleculeModel, model_inputs
 from graphormer.train.metrics import TaskMetrics
 from graphormer.train.schedule import warmup_linear_decay
 
-MODEL_INPUTS = ("x", "node_mask", "degree", "spd", "path")
+__all__ = ["LOSSES", "MODEL_INPUTS", "GraphormerModule"]
+
 LOSSES = {"regression": ("l1", "mse"), "classification": ("bce",), "multiclass": ("ce",)}
+_NET = "net."  # where the MoleculeModel sits in this module; hidden from state dicts (see _flatten_state)
 
 
 class GraphormerModule(L.LightningModule):
-    """Everything in the constructor is saved in the checkpoint, so `load_from_checkpoint` rebuilds it.
+    """Training around `self.net`, a MoleculeModel (the Graphormer, target scaling, output activation).
 
-    `legacy_drop_node0` is not used here: it records that the model expects the reference's pre-fix path
-    features (spec §4.1), so every data pipeline that feeds this checkpoint builds them the same way.
+    Everything in the constructor is saved in the checkpoint, so `load_from_checkpoint` rebuilds it, and
+    `MoleculeModel.load` reads the model part of the same file. The state dict keeps the layout checkpoints
+    have always had: the MoleculeModel's keys (`model.*` for the Graphormer, `target_mean`, `target_std`)
+    at the top level beside this module's own `pos_weight`, so older `.ckpt` files load and resume.
     """
 
     def __init__(
@@ -50,27 +54,53 @@ class GraphormerModule(L.LightningModule):
     ):
         super().__init__()
         self.save_hyperparameters()
-        self.task = task
         self.loss_name = loss or LOSSES[task][0]
         if self.loss_name not in LOSSES[task]:
             raise ValueError(f"loss {self.loss_name!r} does not fit task {task!r} (choices: {LOSSES[task]})")
-        num_outputs = num_classes if task == "multiclass" else len(target_names)
-        self.model = Graphormer(**{**model, "num_outputs": num_outputs})
-        scaled = task == "regression" and target_mean is not None
-        n = len(target_names)
-        self.register_buffer("target_mean", torch.tensor(target_mean if scaled else [0.0] * n, dtype=torch.float32))
-        self.register_buffer("target_std", torch.tensor(target_std if scaled else [1.0] * n, dtype=torch.float32))
+        self.net = MoleculeModel(model, task=task, target_names=target_names, num_classes=num_classes,
+                                 target_mean=target_mean, target_std=target_std,
+                                 legacy_drop_node0=legacy_drop_node0, featurizer_version=featurizer_version,
+                                 package_version=package_version)
         self.register_buffer("pos_weight", torch.tensor(pos_weight) if pos_weight is not None else None)
         self.metrics = torch.nn.ModuleDict(
-            {stage: TaskMetrics(task, n, num_classes) for stage in ("val", "test")})
+            {stage: TaskMetrics(task, len(target_names), num_classes) for stage in ("val", "test")})
+        self.register_state_dict_post_hook(_flatten_state)
+        self.register_load_state_dict_pre_hook(_nest_state)
+
+    @classmethod
+    def wrapping(cls, net: MoleculeModel, **training) -> "GraphormerModule":
+        """A training module around (a copy of) `net`'s weights; `training`: loss, lr, ... arguments."""
+        module = cls(**net.hparams, **training)
+        module.net.load_state_dict(net.state_dict())
+        return module
 
     # ----------------------------------------------------------------- model
+    @property
+    def task(self) -> str:
+        return self.net.task
+
+    @property
+    def model(self):
+        """The Graphormer (`self.net.model`)."""
+        return self.net.model
+
+    def __setattr__(self, name, value):
+        if name == "model":  # e.g. `module.model = torch.compile(module.model)` replaces the Graphormer
+            self.net.model = value
+            return
+        super().__setattr__(name, value)
+
+    @property
+    def target_mean(self) -> torch.Tensor:
+        return self.net.target_mean
+
+    @property
+    def target_std(self) -> torch.Tensor:
+        return self.net.target_std
+
     def forward(self, batch: dict) -> torch.Tensor:
         """Predictions in original units (regression) or logits (classification)."""
-        out = self.model(*(batch[k] for k in MODEL_INPUTS))
-        if self.task == "regression":
-            out = out * self.target_std + self.target_mean
-        return out
+        return self.net.unscale(self.net.raw(*model_inputs(batch)))
 
     def _loss(self, raw: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         """Mean loss over the labelled entries; `weight` [B] (data.weight_column) weighs molecules."""
@@ -82,7 +112,7 @@ class GraphormerModule(L.LightningModule):
         else:
             keep = ~torch.isnan(y)
             if self.task == "regression":
-                diff = raw[keep] - ((y - self.target_mean) / self.target_std)[keep]
+                diff = raw[keep] - self.net.scale(y)[keep]
                 per = diff.abs() if self.loss_name == "l1" else diff.pow(2)
             else:
                 pos = None if self.pos_weight is None else self.pos_weight.expand_as(y)[keep]
@@ -97,7 +127,7 @@ class GraphormerModule(L.LightningModule):
         if self.hparams.flag_steps > 0:
             loss = self._flag_loss(batch)
         else:
-            raw = self.model(*(batch[k] for k in MODEL_INPUTS))
+            raw = self.net.raw(*model_inputs(batch))
             loss = self._loss(raw, batch["y"], batch.get("weight"))
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["y"].shape[0])
         return loss
@@ -108,9 +138,9 @@ class GraphormerModule(L.LightningModule):
         m backward passes. The perturbation's own gradient comes from torch.autograd.grad, which keeps
         Lightning's automatic optimisation (clipping, accumulation, DDP) unchanged."""
         hp = self.hparams
-        inputs = [batch[k] for k in MODEL_INPUTS]
+        inputs = model_inputs(batch)
         mask = batch["node_mask"].unsqueeze(-1).float()
-        shape = (*batch["node_mask"].shape, self.model.hparams["embed_dim"])
+        shape = (*batch["node_mask"].shape, self.net.embed_dim)
         if hp.flag_mag > 0:
             delta = (torch.rand(shape, device=mask.device) * 2 - 1) * hp.flag_mag / shape[-1] ** 0.5
         else:
@@ -118,7 +148,7 @@ class GraphormerModule(L.LightningModule):
         total = 0.0
         for step in range(hp.flag_steps):
             delta = (delta * mask).detach().requires_grad_(True)
-            loss = self._loss(self.model(*inputs, perturb=delta), batch["y"], batch.get("weight"))
+            loss = self._loss(self.net.raw(*inputs, perturb=delta), batch["y"], batch.get("weight"))
             total = total + loss / hp.flag_steps
             if step + 1 < hp.flag_steps:
                 (grad,) = torch.autograd.grad(loss, delta, retain_graph=True)
@@ -129,10 +159,9 @@ class GraphormerModule(L.LightningModule):
         return total
 
     def _eval_step(self, batch: dict, stage: str) -> None:
-        raw = self.model(*(batch[k] for k in MODEL_INPUTS))
+        raw = self.net.raw(*model_inputs(batch))
         self.log(f"{stage}/loss", self._loss(raw, batch["y"], batch.get("weight")), batch_size=batch["y"].shape[0], sync_dist=True)
-        pred = raw * self.target_std + self.target_mean if self.task == "regression" else raw
-        self.metrics[stage].update(pred.float(), batch["y"])
+        self.metrics[stage].update(self.net.unscale(raw).float(), batch["y"])
 
     def _eval_end(self, stage: str) -> None:
         for name, value in self.metrics[stage].compute().items():
@@ -166,3 +195,22 @@ class GraphormerModule(L.LightningModule):
         total = max(1, int(self.trainer.estimated_stepping_batches))
         schedule = warmup_linear_decay(optimizer, total_steps=total, warmup=hp.warmup, peak_lr=hp.lr, end_lr=hp.end_lr)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def _flatten_state(module, state_dict, prefix, local_metadata) -> None:
+    """state_dict post-hook: `net.<key>` → `<key>` (the checkpoint layout from before the MoleculeModel)."""
+    inner = prefix + _NET
+    for key in list(state_dict):  # rebuilt in order, keys renamed in place
+        value = state_dict.pop(key)
+        state_dict[prefix + key[len(inner):] if key.startswith(inner) else key] = value
+
+
+def _nest_state(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                error_msgs) -> None:
+    """load_state_dict pre-hook, the inverse of `_flatten_state`: the MoleculeModel's keys go under `net.`."""
+    for key in list(state_dict):
+        if not key.startswith(prefix) or key.startswith(prefix + _NET):
+            continue
+        rest = key[len(prefix):]
+        if rest.startswith("model.") or rest in ("target_mean", "target_std"):
+            state_dict[prefix + _NET + rest] = state_dict.pop(key)

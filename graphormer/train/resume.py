@@ -22,7 +22,6 @@ import os
 import random
 import signal
 import sys
-import tempfile
 import threading
 from itertools import islice
 from pathlib import Path
@@ -41,39 +40,8 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from torch.utils.data import DataLoader, Sampler
 
 from graphormer.data.datamodule import MoleculeDataModule
-from graphormer.inference.checkpoint import CheckpointError
-
-
-# ------------------------------------------------------------------------------------------ file writes
-def atomic_write_bytes(path: Path, write) -> None:
-    """`write(handle)` into a temporary file beside `path`, fsync, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (a power cut after it keeps the new file)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+from graphormer.errors import CheckpointError, TrainingInterrupted  # noqa: F401  (re-exported)
+from graphormer.files import atomic_write
 
 
 # ------------------------------------------------------------------------------------------ checkpoints
@@ -116,7 +84,8 @@ class SafeCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict, path, storage_options: Any = None) -> None:
         if storage_options is not None:
             raise TypeError("SafeCheckpointIO takes no storage_options")
-        atomic_write_bytes(Path(path), lambda handle: torch.save(checkpoint, handle))
+        with atomic_write(path) as handle:
+            torch.save(checkpoint, handle)
 
     def load_checkpoint(self, path, map_location: Any = lambda storage, loc: storage,
                         weights_only: bool | None = None) -> dict:
@@ -301,7 +270,8 @@ class _ResumableWriter(ExperimentWriter):
         header = next(csv.reader(lines[:1]))
         column = header.index("step") if "step" in header else -1
         keep = lines[:1] + [l for l in lines[1:] if (s := _step_of(l, column)) is not None and s < step]
-        atomic_write_bytes(path, lambda handle: handle.write("".join(keep).encode()))
+        with atomic_write(path) as handle:
+            handle.write("".join(keep).encode())
 
     def _rewrite_with_new_header(self, fieldnames: list[str]) -> None:
         with open(self.metrics_file_path, newline="") as handle:
@@ -310,7 +280,8 @@ class _ResumableWriter(ExperimentWriter):
         writer = csv.DictWriter(text, fieldnames=fieldnames)
         writer.writeheader()
         writer.writerows(rows)
-        atomic_write_bytes(Path(self.metrics_file_path), lambda handle: handle.write(text.getvalue().encode()))
+        with atomic_write(self.metrics_file_path) as handle:
+            handle.write(text.getvalue().encode())
 
 
 class ResumableCSVLogger(CSVLogger):
@@ -382,14 +353,6 @@ class SaveLast(Checkpoint):  # a Checkpoint: Lightning runs it after the best-mo
 
 
 # ------------------------------------------------------------------------------------------- Ctrl-C
-class TrainingInterrupted(Exception):
-    """Ctrl-C or SIGTERM during training: `last.ckpt` holds the state after the last finished step."""
-
-    def __init__(self, message: str, signum: int = signal.SIGINT):
-        super().__init__(message)
-        self.exit_code = 128 + int(signum)  # the shell's convention: 130 for Ctrl-C, 143 for SIGTERM
-
-
 class StopOnInterrupt(Checkpoint):
     """First Ctrl-C or SIGTERM (a scheduler's preemption): finish the running step, save `path`, stop.
     A second one aborts at once.

@@ -80,12 +80,11 @@ def jobs(tmp: Path) -> list[dict]:
 def make_model_checkpoints(tmp: Path) -> None:
     """A compact inference checkpoint with random weights (predict needs no training), a truncated copy,
     and the same file as a resume target (an inference checkpoint cannot resume training)."""
-    from graphormer.inference.checkpoint import save_inference_checkpoint
-    from graphormer.train.module import GraphormerModule
+    from graphormer.model.molecule import MoleculeModel
 
-    module = GraphormerModule(model=dict(num_layers=1, embed_dim=16, ffn_dim=16, num_heads=2, max_hops=5),
-                              target_names=["tpsa"], target_mean=[60.0], target_std=[30.0])
-    path = save_inference_checkpoint(module, tmp / "model.ckpt")
+    model = MoleculeModel(dict(num_layers=1, embed_dim=16, ffn_dim=16, num_heads=2, max_hops=5),
+                          target_names=["tpsa"], target_mean=[60.0], target_std=[30.0])
+    path = model.save(tmp / "model.ckpt")
     data = path.read_bytes()
     (tmp / "truncated.ckpt").write_bytes(data[: len(data) // 2])
     shutil.copy(path, tmp / "inference.ckpt")

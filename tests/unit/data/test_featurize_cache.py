@@ -96,8 +96,19 @@ def test_read_only_root_falls_back_to_working_directory(tmp_path, monkeypatch, c
 
 
 def test_shared_root_is_never_written(shared_data, tmp_path, monkeypatch):
+    """Reading a dataset from the shared root with the cache elsewhere leaves the root as it was, whether or
+    not it is mounted read-only (the suite-wide guard in tests/conftest.py checks every other test)."""
+    from tests.conftest import tree_snapshot
+
     monkeypatch.chdir(tmp_path)
-    assert resolve_cache_dir(None, shared_data).resolve() == (tmp_path / "data" / "cache").resolve()
+    before = tree_snapshot(shared_data)
+    dm = MoleculeDataModule(source="moleculenet", name="freesolv", root=str(shared_data), task=None,
+                            cache_dir=str(tmp_path / "cache"), run_dir=str(tmp_path / "run"), download=False,
+                            progress=False)
+    dm.setup()
+    assert len(dm.datasets["train"]) > 400  # FreeSolv: 642 molecules, 80% train
+    assert tree_snapshot(shared_data) == before
+    assert list((tmp_path / "cache").iterdir())  # the cache went where it was told
 
 
 def test_parallel_featurization_matches_serial(real_smiles):

@@ -15,7 +15,7 @@ import torch
 
 from graphormer.chem import smiles_to_graph
 from graphormer.data.collate import Collater
-from graphormer.inference import Predictor, load_module
+from graphormer.inference import Predictor, load_model
 from graphormer.inference.convert import (
     ConvertError,
     convert,
@@ -23,7 +23,7 @@ from graphormer.inference.convert import (
     max_spatial_distance_from,
     shift_rows,
 )
-from graphormer.train.module import GraphormerModule
+from graphormer.model.molecule import MoleculeModel
 from tests.conftest import nci_rows
 
 ARCH = dict(num_layers=2, embed_dim=16, ffn_dim=24, num_heads=4, num_edge_dis=8, max_hops=5)
@@ -42,7 +42,7 @@ def one_thread():
 def _random_module(pre_layernorm: bool, embed_layernorm: bool, num_outputs: int = 1, seed: int = 0):
     torch.manual_seed(seed)
     model = dict(ARCH, pre_layernorm=pre_layernorm, embed_layernorm=embed_layernorm, dropout=0.0)
-    module = GraphormerModule(model=model, target_names=[f"t{i}" for i in range(num_outputs)]).eval()
+    module = MoleculeModel(model, target_names=[f"t{i}" for i in range(num_outputs)]).eval()
     with torch.no_grad():
         for param in module.model.parameters():
             param.add_(torch.randn_like(param) * 0.3)
@@ -130,22 +130,22 @@ def test_every_official_tensor_lands_in_place(tmp_path, pre_layernorm, embed_lay
     _save_hydra_style(tmp_path / "checkpoint_best.pt", state, pre_layernorm, embed_layernorm)
 
     convert("fairseq", tmp_path / "checkpoint_best.pt", tmp_path / "out.ckpt")
-    converted = load_module(tmp_path / "out.ckpt")
+    converted = load_model(tmp_path / "out.ckpt")
 
     want, got = original.model.state_dict(), converted.model.state_dict()
     assert set(got) == set(want)
     for key in want:
         assert torch.equal(got[key], want[key]), key
-    hp = converted.hparams
-    assert hp.model["pre_layernorm"] is pre_layernorm and hp.model["embed_layernorm"] is embed_layernorm
-    assert hp.task == "regression" and hp.loss == "l1" and list(hp.target_names) == ["target_0"]
-    assert hp.model["max_spatial_distance"] is None  # official spatial_pos_max 1024: nothing masked
+    hp = converted
+    assert hp.arch["pre_layernorm"] is pre_layernorm and hp.arch["embed_layernorm"] is embed_layernorm
+    assert hp.task == "regression" and list(hp.target_names) == ["target_0"]
+    assert hp.arch["max_spatial_distance"] is None  # official spatial_pos_max 1024: nothing masked
     assert hp.legacy_drop_node0 is True
     assert converted.target_mean.tolist() == [0.0] and converted.target_std.tolist() == [1.0]
 
     batch = _batch(legacy=True)
     with torch.no_grad():
-        assert torch.equal(converted(batch), original(batch))
+        assert torch.equal(converted.predict(batch), original.predict(batch))
 
 
 def test_regression_scaling_when_told(tmp_path):
@@ -154,7 +154,7 @@ def test_regression_scaling_when_told(tmp_path):
     scaled = convert("fairseq", tmp_path / "ck.pt", target_mean=[1.5], target_std=[2.0])
     batch = _batch(legacy=True)
     with torch.no_grad():
-        assert torch.allclose(scaled(batch), original(batch) * 2.0 + 1.5)
+        assert torch.allclose(scaled.predict(batch), original.predict(batch) * 2.0 + 1.5)
     with pytest.raises(ConvertError, match="go together"):
         convert("fairseq", tmp_path / "ck.pt", target_mean=[1.5])
 
@@ -173,10 +173,10 @@ def test_legacy_args_checkpoint_with_classification_criterion(tmp_path):
     args = _model_args(False, True, criterion="binary_logloss", num_classes=3, spatial_pos_max=8)
     torch.save({"args": args, "model": _official_state(original, False)}, tmp_path / "old.pt")
     module = convert("fairseq", tmp_path / "old.pt", target_names=["a", "b", "c"])
-    assert module.hparams.task == "classification" and list(module.hparams.target_names) == ["a", "b", "c"]
-    assert module.hparams.model["max_spatial_distance"] == 8  # official collator compares SPD itself
+    assert module.task == "classification" and list(module.target_names) == ["a", "b", "c"]
+    assert module.arch["max_spatial_distance"] == 8  # official collator compares SPD itself
     multiclass = convert("fairseq", tmp_path / "old.pt", task="multiclass", spatial_pos_max=1024)
-    assert multiclass.hparams.num_classes == 3 and multiclass.hparams.model["max_spatial_distance"] is None
+    assert multiclass.num_classes == 3 and multiclass.arch["max_spatial_distance"] is None
 
 
 def test_checkpoint_pickling_fairseq_objects_loads_without_fairseq(tmp_path):
@@ -202,7 +202,7 @@ def test_checkpoint_pickling_fairseq_objects_loads_without_fairseq(tmp_path):
     module = convert("fairseq", tmp_path / "ck.pt")
     with torch.no_grad():
         batch = _batch(legacy=True)
-        assert torch.equal(module(batch), original(batch))
+        assert torch.equal(module.predict(batch), original.predict(batch))
 
 
 def test_errors_name_the_problem(tmp_path):
@@ -228,7 +228,7 @@ def test_errors_name_the_problem(tmp_path):
     torch.save({"model": state, "args": _model_args(False, True, multi_hop_max_dist=0)}, tmp_path / "hops.pt")
     with pytest.raises(ConvertError, match="unlimited hops"):
         convert("fairseq", tmp_path / "hops.pt")
-    assert convert("fairseq", tmp_path / "hops.pt", max_hops=4).hparams.model["max_hops"] == 4
+    assert convert("fairseq", tmp_path / "hops.pt", max_hops=4).arch["max_hops"] == 4
     with pytest.raises(ConvertError, match="checkpoint not found"):  # CheckpointError: one-line CLI error
         convert("fairseq", tmp_path / "missing.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
@@ -244,9 +244,9 @@ def test_predictor_uses_the_legacy_paths_of_a_fairseq_import(tmp_path):
     predictor = Predictor.from_checkpoints([tmp_path / "legacy.ckpt"])
     assert predictor.collater.legacy_drop_node0 is True
 
-    module = predictor.modules[0]
+    module = predictor.models[0]
     with torch.no_grad():
-        legacy, fixed = module(_batch(legacy=True)), module(_batch(legacy=False))
+        legacy, fixed = module.predict(_batch(legacy=True)), module.predict(_batch(legacy=False))
     assert (legacy[:2] - fixed[:2]).abs().max() > 1e-3  # the flag matters for these molecules
     predicted = predictor.predict_smiles(SMILES).mean
     assert torch.allclose(torch.as_tensor(predicted, dtype=torch.float32), legacy, atol=1e-5)
@@ -286,5 +286,5 @@ def test_cli_convert_fairseq(tmp_path):
         env={**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr
     assert "legacy_drop_node0: True" in proc.stdout and "pre-LN" in proc.stdout
-    module = load_module(tmp_path / "out.ckpt")
-    assert list(module.hparams.target_names) == ["homo_lumo_gap"]
+    module = load_model(tmp_path / "out.ckpt")
+    assert list(module.target_names) == ["homo_lumo_gap"]

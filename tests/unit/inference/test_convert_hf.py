@@ -1,7 +1,7 @@
 """`graphormer convert source=hf` against the real HuggingFace port (transformers 4.57, the `reference` extra).
 
 A small random `GraphormerForGraphClassification` is saved with `save_pretrained`, converted, reloaded with
-`load_module`, and must reproduce HF's logits to 1e-5 on real molecules. Each side featurizes with its own
+`load_model`, and must reproduce HF's logits to 1e-5 on real molecules. Each side featurizes with its own
 pipeline: ours (smiles_to_graph -> Collater) and HF's (preprocess_item -> GraphormerDataCollator).
 """
 
@@ -11,7 +11,6 @@ import copy
 import os
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pytest
@@ -19,26 +18,13 @@ import torch
 
 from graphormer.chem import smiles_to_graph
 from graphormer.data.collate import Collater
-from graphormer.inference import load_module
+from graphormer.inference import load_model
 from graphormer.inference.convert import ConvertError, build_module, convert, read_hf
-from tests.conftest import nci_rows
+from graphormer.model.molecule import model_inputs
+from tests.conftest import import_hf_reference, nci_rows
 
 
-def _import_hf():
-    """(model module, collating module), or skip: the port needs transformers 4.57.x and Cython < 3.1."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from transformers.models.deprecated.graphormer import collating_graphormer as collating
-            from transformers.models.deprecated.graphormer import modeling_graphormer as modeling
-        collating.algos_graphormer  # noqa: B018 - only exists when pyximport compiled the .pyx
-    except Exception as err:  # ImportError, AttributeError, Cython compile errors
-        pytest.skip(f"HF Graphormer reference not importable ({type(err).__name__}: {err}); "
-                    "install it with: pip install -e '.[reference]'", allow_module_level=True)
-    return modeling, collating
-
-
-hf_modeling, hf_collating = _import_hf()
+hf_modeling, hf_collating = import_hf_reference()  # skips locally, fails under CI=true when absent
 
 TOL = 1e-5
 BATCH = 8
@@ -118,12 +104,12 @@ def _random_hf_model(seed: int, **config):
 
 def _max_diff(module, hf_model, molecules, spatial_pos_max: int) -> float:
     graphs, items, batches = molecules
-    collate = Collater(max_hops=module.hparams.model["max_hops"])
+    collate = Collater(max_hops=module.arch["max_hops"])
     hf_collate = hf_collating.GraphormerDataCollator(spatial_pos_max=spatial_pos_max)
     worst = 0.0
     with torch.no_grad():
         for idx in batches:
-            ours = module(collate([(graphs[i], None) for i in idx]))
+            ours = module.raw(*model_inputs(collate([(graphs[i], None) for i in idx])))  # logits
             hf_batch = hf_collate([copy.deepcopy(items[i]) for i in idx])  # the collator mutates its input
             hf_batch.pop("labels")
             theirs = hf_model(**hf_batch).logits
@@ -153,17 +139,17 @@ def test_converted_model_reproduces_hf(name, molecules, tmp_path):
     hf_model.save_pretrained(tmp_path / "hf")
     output = tmp_path / "converted.ckpt"
     convert("hf", tmp_path / "hf", output, task=case["task"], spatial_pos_max=case["spatial_pos_max"])
-    module = load_module(output)
+    module = load_model(output)
 
-    hp = module.hparams
+    hp = module
     num_classes = case["config"]["num_classes"]
     assert hp.task == (case["task"] or "regression")
     assert hp.legacy_drop_node0 is False
-    assert hp.model["pre_layernorm"] == case["config"].get("pre_layernorm", False)
-    assert hp.model["max_hops"] == case["config"].get("multi_hop_max_dist", 5)
+    assert hp.arch["pre_layernorm"] == case["config"].get("pre_layernorm", False)
+    assert hp.arch["max_hops"] == case["config"].get("multi_hop_max_dist", 5)
     assert module.model.embed_out.weight.shape[0] == num_classes
     spm = case["spatial_pos_max"] or 20
-    assert hp.model["max_spatial_distance"] == (None if spm > 511 else spm - 1)
+    assert hp.arch["max_spatial_distance"] == (None if spm > 511 else spm - 1)
 
     diff = _max_diff(module, hf_model, molecules, spm)
     assert diff < TOL, f"{name}: max |ours - HF| = {diff:.3g} over {len(molecules[0])} molecules"
@@ -189,9 +175,9 @@ def test_hf_source_needs_task_when_ambiguous(tmp_path):
     with pytest.raises(ConvertError, match="task=classification .* or task=multiclass"):
         convert("hf", tmp_path / "hf")
     module = convert("hf", tmp_path / "hf", task="multiclass", target_names=["kind"])
-    assert module.hparams.num_classes == 4 and list(module.hparams.target_names) == ["kind"]
+    assert module.num_classes == 4 and list(module.target_names) == ["kind"]
     _random_hf_model(1, num_classes=4, problem_type="multi_label_classification").save_pretrained(tmp_path / "ml")
-    assert convert("hf", tmp_path / "ml").hparams.task == "classification"  # config.problem_type decides
+    assert convert("hf", tmp_path / "ml").task == "classification"  # config.problem_type decides
 
 
 def test_hf_pytorch_bin_weights_load(tmp_path, molecules):
@@ -222,6 +208,6 @@ def test_cli_convert_hf(tmp_path, molecules):
         cwd=tmp_path, capture_output=True, text=True, timeout=300, env={**os.environ, "WANDB_MODE": "disabled"})
     assert proc.returncode == 0, proc.stderr
     assert "max_spatial_distance: 19" in proc.stdout and "pre-LN" in proc.stdout
-    module = load_module(output)
-    assert list(module.hparams.target_names) == ["tpsa"]
+    module = load_model(output)
+    assert list(module.target_names) == ["tpsa"]
     assert _max_diff(module, hf_model, molecules, 20) < TOL

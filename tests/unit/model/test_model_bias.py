@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from graphormer.model.bias import NOT_A_BOND, AttentionBias
+from graphormer.graph import NON_BOND as NOT_A_BOND
+from graphormer.model.bias import AttentionBias
 
 H, MAX_HOPS = 4, 5
 

@@ -79,11 +79,43 @@ def test_schedule_warms_up_then_decays_linearly_to_end_lr():
 
 
 def test_checkpoint_hparams_rebuild_the_module(tmp_path):
-    from graphormer.inference.checkpoint import load_module, save_inference_checkpoint
+    from graphormer.inference.checkpoint import load_model, save_inference_checkpoint
 
     m = module(target_mean=[1.0, 2.0], target_std=[3.0, 4.0])
-    path = save_inference_checkpoint(m, tmp_path / "m.pt")
-    again = load_module(path)
-    for key, value in m.state_dict().items():
+    path = save_inference_checkpoint(m.net, tmp_path / "m.pt")
+    again = load_model(path)
+    for key, value in m.net.state_dict().items():
         assert torch.equal(again.state_dict()[key], value)
-    assert list(again.hparams.target_names) == ["a", "b"]
+    assert again.target_names == ["a", "b"] and again.target_mean.tolist() == [1.0, 2.0]
+
+
+def test_state_dict_keeps_the_checkpoint_layout():
+    """The MoleculeModel inside is invisible in the state dict: `model.*` (the Graphormer), `target_mean`,
+    `target_std` and `pos_weight` at the top level, as in checkpoints written before it existed."""
+    m = module("classification", pos_weight=[2.0, 0.5])
+    keys = list(m.state_dict())
+    assert {k for k in keys if not k.startswith("model.")} == {"target_mean", "target_std", "pos_weight"}
+    assert {k[len("model."):] for k in keys if k.startswith("model.")} == set(m.net.model.state_dict())
+    # an old-layout state dict (and a torch.compile'd Graphormer's) loads strictly into a fresh module
+    torch.manual_seed(3)
+    other = module("classification", pos_weight=[1.0, 1.0])
+    assert not torch.equal(other.model.embed_out.weight, m.model.embed_out.weight)
+    other.load_state_dict(m.state_dict())
+    assert torch.equal(other.model.embed_out.weight, m.model.embed_out.weight)
+    assert other.pos_weight.tolist() == [2.0, 0.5]
+
+
+def test_training_module_and_model_agree(tmp_path):
+    """The Lightning forward (metrics: original units / logits) and the model's outputs differ only by the
+    activation; `wrapping` copies a model's weights and metadata."""
+    from graphormer.chem import smiles_to_graph
+    from graphormer.data.collate import Collater
+
+    batch = Collater(5)([(smiles_to_graph(s), None) for s in ["CCO", "c1ccccc1O"]])
+    m = module("classification").eval()
+    with torch.no_grad():
+        assert torch.allclose(torch.sigmoid(m(batch)), m.net.predict(batch))
+    wrapped = GraphormerModule.wrapping(m.net, lr=1e-3).eval()
+    assert wrapped.hparams.lr == 1e-3 and wrapped.task == "classification"
+    with torch.no_grad():
+        assert torch.equal(wrapped(batch), m(batch))
