@@ -137,6 +137,6 @@ def _check_model(hparams: dict) -> None:
 
     try:
         with torch.device("meta"):
-            Graphormer(**{**hparams, "num_outputs": 1})
+            Graphormer(**{**hparams, "num_outputs": 1, "extra_features": 0})
     except (TypeError, ValueError) as err:
         raise ConfigError(f"model: {err}") from None

@@ -19,6 +19,7 @@ import torch
 from graphormer import __version__
 from graphormer.chem import FEATURIZER_VERSION
 from graphormer.files import atomic_path, atomic_write
+from graphormer.errors import CheckpointError
 from graphormer.model.molecule import MODEL_INPUTS, MoleculeModel, model_inputs
 
 FORMATS = ("onnx", "torch_export")
@@ -70,6 +71,10 @@ def export_module(model: MoleculeModel, output: str | Path, fmt: str = "onnx") -
     """Export `model` to `output`; returns the metadata written beside it."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}; got {fmt!r}")
+    if model.descriptors is not None:
+        raise CheckpointError("export: this model reads RDKit descriptors at its head (model.extra_features=rdkit2d), "
+                              "which an exported graph cannot compute; predict with the checkpoint, or export a "
+                              "model trained without extra_features")
     output = Path(output)
     program_model = exportable(model)
     inputs = example_inputs(model.max_hops)

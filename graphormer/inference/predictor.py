@@ -20,6 +20,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import torch
+from rdkit import Chem
 from tqdm.auto import tqdm
 
 from graphormer.chem import MolGraph, MoleculeError, mol_to_graph, smiles_to_graph
@@ -90,19 +91,29 @@ class Predictor:
             start = end
 
     @torch.inference_mode()
-    def _run(self, graphs: list[MolGraph], fn, width: int, models: Sequence[MoleculeModel]) -> np.ndarray:
-        """fn(model, batch) for every model over size-sorted batches → [models, graphs, width]."""
+    def _run(self, graphs: list[MolGraph], fn, width: int, models: Sequence[MoleculeModel],
+             smiles: Sequence[str] | None = None) -> np.ndarray:
+        """fn(model, batch) for every model over size-sorted batches → [models, graphs, width]. Models that
+        read RDKit descriptors (model.extra_features) get them computed from `smiles`, one per graph."""
+        extras = [None] * len(models)
+        if any(m.descriptors is not None for m in models):
+            if smiles is None or len(smiles) != len(graphs):
+                raise ValueError("this model reads RDKit descriptors: give the SMILES of the graphs")
+            extras = [m.descriptor_features(smiles) for m in models]
         out = np.zeros((len(models), len(graphs), width), dtype=np.float64)
         for idx in self._batches(graphs):
             trim_heap()  # the last batch's tensors are freed: keep the resident size to one batch's
             batch = self.collater([(graphs[i], None) for i in idx])
             batch = {k: v.to(self.device) for k, v in batch.items()}
             for m, model in enumerate(models):
-                out[m, idx] = fn(model, batch).float().cpu().numpy()
+                inputs = batch if extras[m] is None else {**batch, "extra": torch.from_numpy(extras[m][idx]).to(self.device)}
+                out[m, idx] = fn(model, inputs).float().cpu().numpy()
         return out
 
-    def predict_graphs(self, graphs: list[MolGraph]) -> tuple[np.ndarray, np.ndarray | None]:
-        per_model = self._run(graphs, MoleculeModel.predict, len(self.output_names), self.models)
+    def predict_graphs(self, graphs: list[MolGraph], smiles: Sequence[str] | None = None
+                       ) -> tuple[np.ndarray, np.ndarray | None]:
+        """`smiles` (one per graph) is needed only by models that read RDKit descriptors."""
+        per_model = self._run(graphs, MoleculeModel.predict, len(self.output_names), self.models, smiles)
         std = per_model.std(axis=0) if len(self.models) > 1 else None
         return per_model.mean(axis=0), std
 
@@ -132,7 +143,11 @@ class Predictor:
         mean = np.full((len(records), width), np.nan)
         std = np.full((len(records), width), np.nan) if len(self.models) > 1 else None
         if graphs:
-            m, s = self.predict_graphs(graphs)
+            smiles = None
+            if any(m.descriptors is not None for m in self.models):
+                smiles = [records[i].smiles if records[i].mol is None else Chem.MolToSmiles(records[i].mol)
+                          for i in where]
+            m, s = self.predict_graphs(graphs, smiles)
             mean[where] = m
             if std is not None:
                 std[where] = s

@@ -28,10 +28,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
 from graphormer import TASKS, __version__
+from graphormer.chem.descriptors import DescriptorScaler, calc_descriptors
 from graphormer.chem.featurize import FEATURIZER_VERSION
 from graphormer.errors import CheckpointError
 from graphormer.files import atomic_write
@@ -45,8 +47,9 @@ _COMPILED = "model._orig_mod."
 
 
 def model_inputs(batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
-    """The model's positional inputs from a collated batch."""
-    return tuple(batch[k] for k in MODEL_INPUTS)
+    """The model's positional inputs from a collated batch (plus its `extra` inputs when it has them)."""
+    inputs = tuple(batch[k] for k in MODEL_INPUTS)
+    return inputs + (batch["extra"],) if batch.get("extra") is not None else inputs
 
 
 class MoleculeModel(nn.Module):
@@ -61,7 +64,8 @@ class MoleculeModel(nn.Module):
     def __init__(self, model: Mapping, task: str = "regression", target_names: Sequence[str] = ("target_0",),
                  num_classes: int = 2, target_mean: Sequence[float] | None = None,
                  target_std: Sequence[float] | None = None, legacy_drop_node0: bool = False,
-                 featurizer_version: str = FEATURIZER_VERSION, package_version: str = __version__):
+                 featurizer_version: str = FEATURIZER_VERSION, package_version: str = __version__,
+                 descriptors: Mapping | None = None):
         super().__init__()
         if task not in TASKS:
             raise ValueError(f"task {task!r}: choose one of {', '.join(TASKS)}")
@@ -74,7 +78,12 @@ class MoleculeModel(nn.Module):
         self.featurizer_version = featurizer_version
         self.package_version = package_version
         num_outputs = self.num_classes if task == "multiclass" else len(self.target_names)
-        self.model = Graphormer(**{**dict(model), "num_outputs": num_outputs})
+        # model.extra_features=rdkit2d: the head also reads these scaled RDKit descriptors (stored here, so
+        # prediction computes exactly what training saw).
+        self.descriptors = DescriptorScaler.from_dict(descriptors) if descriptors else None
+        arch = dict(model)
+        arch["extra_features"] = len(self.descriptors.names) if self.descriptors else 0
+        self.model = Graphormer(**{**arch, "num_outputs": num_outputs})
         n = len(self.target_names)
         scaled = task == "regression" and target_mean is not None
         self.register_buffer("target_mean", torch.tensor(list(target_mean) if scaled else [0.0] * n,
@@ -99,7 +108,8 @@ class MoleculeModel(nn.Module):
                 "target_mean": self.target_mean.tolist() if scaled else None,
                 "target_std": self.target_std.tolist() if scaled else None,
                 "legacy_drop_node0": self.legacy_drop_node0, "featurizer_version": self.featurizer_version,
-                "package_version": self.package_version}
+                "package_version": self.package_version,
+                "descriptors": self.descriptors.to_dict() if self.descriptors else None}
 
     @property
     def max_hops(self) -> int:
@@ -121,11 +131,19 @@ class MoleculeModel(nn.Module):
         """Final graph-token state, `[B, embed_dim]` (what `graphormer embed` writes)."""
         return self.model.encode(x, node_mask, degree, spd, path)
 
-    def raw(self, x, node_mask, degree, spd, path, perturb: torch.Tensor | None = None) -> torch.Tensor:
+    def descriptor_features(self, smiles: Sequence[str]) -> np.ndarray | None:
+        """The scaled descriptors this model's head reads, [n, features] (None for a model without them)."""
+        if self.descriptors is None:
+            return None
+        rows = [calc_descriptors(s, self.descriptors.names) for s in smiles]
+        return self.descriptors.features(np.stack(rows) if rows else np.zeros((0, len(self.descriptors.names))))
+
+    def raw(self, x, node_mask, degree, spd, path, extra: torch.Tensor | None = None,
+            perturb: torch.Tensor | None = None) -> torch.Tensor:
         """Head outputs before `activate`: scaled regression values or logits, `[B, outputs]`. `perturb`
         is FLAG's node-embedding perturbation (training only). Calls the Graphormer's forward so that a
         `torch.compile`d Graphormer runs compiled."""
-        return self.model(x, node_mask, degree, spd, path, perturb=perturb)
+        return self.model(x, node_mask, degree, spd, path, perturb=perturb, extra=extra)
 
     def scale(self, y: torch.Tensor) -> torch.Tensor:
         """Targets in the units `raw` regresses (identity unless regression with scaling)."""
@@ -143,8 +161,8 @@ class MoleculeModel(nn.Module):
             return torch.softmax(raw, dim=-1)
         return self.unscale(raw)
 
-    def forward(self, x, node_mask, degree, spd, path) -> torch.Tensor:
-        return self.activate(self.raw(x, node_mask, degree, spd, path))
+    def forward(self, x, node_mask, degree, spd, path, extra: torch.Tensor | None = None) -> torch.Tensor:
+        return self.activate(self.raw(x, node_mask, degree, spd, path, extra))
 
     def predict(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """`forward` on a collated batch dict."""

@@ -10,9 +10,10 @@ from graphormer.errors import DataError
 from graphormer.model.molecule import MoleculeModel
 from graphormer.pretrained import pretrained_path
 from graphormer.train.module import GraphormerModule
-from graphormer.train.run import build_module, fit_and_test, prepare_data, resolve_checkpoint
+from graphormer.train.run import build_module, extra_features, fit_and_test, prepare_data, resolve_checkpoint
 
 HEAD_KEYS = ("embed_out.weight", "lm_output_learned_bias")
+WIDENED = ("head_transform.weight",)  # its input width grows with model.extra_features
 
 
 def freeze(module: GraphormerModule, embeddings: bool, layers: int) -> int:
@@ -46,26 +47,34 @@ def starting_checkpoint(cfg: DictConfig) -> str:
 def finetune(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     source = starting_checkpoint(cfg)
     pretrained = MoleculeModel.load(source)
-    model_hparams = {**pretrained.arch, **OmegaConf.to_container(cfg.finetune.model, resolve=True)}
+    changes = {k: v for k, v in OmegaConf.to_container(cfg.finetune.model, resolve=True).items() if v is not None}
+    model_hparams = {**pretrained.arch, **changes}
+    inherited = pretrained.descriptors.to_dict() if pretrained.descriptors else None
+    model_hparams, descriptors = extra_features(model_hparams, inherited)
     legacy = pretrained.legacy_drop_node0
-    datamodule = prepare_data(cfg, run_dir, legacy_drop_node0=legacy, max_hops=model_hparams["max_hops"])
+    datamodule = prepare_data(cfg, run_dir, legacy_drop_node0=legacy, max_hops=model_hparams["max_hops"],
+                              descriptors=descriptors)
 
     # The head (and its target scaling) carries over only to the same task with the same targets; any other
     # task starts from a fresh head scaled on its own training labels.
     same_head = (pretrained.task == datamodule.task
                  and list(pretrained.target_names) == list(datamodule.target_names)
-                 and pretrained.num_classes == datamodule.num_classes)
+                 and pretrained.num_classes == datamodule.num_classes
+                 and inherited == descriptors)
     keep_head = same_head and not cfg.finetune.reset_head
     stats = None
     if keep_head:  # the kept head speaks in the pretrained target scaling
         stats = (pretrained.target_mean.numpy(), pretrained.target_std.numpy())
     module = build_module(cfg, datamodule, model_hparams=model_hparams, legacy_drop_node0=legacy,
-                          target_stats=stats)
+                          target_stats=stats, descriptors=descriptors)
     state = pretrained.model.state_dict()
     if not keep_head:
         state = {k: v for k, v in state.items() if k not in HEAD_KEYS}
+    # The head's first layer is new when the extra inputs change its width.
+    target = module.model.state_dict()
+    state = {k: v for k, v in state.items() if not (k in HEAD_KEYS + WIDENED and v.shape != target[k].shape)}
     missing, unexpected = module.model.load_state_dict(state, strict=False)
-    assert not unexpected and set(missing) <= set(HEAD_KEYS), (missing, unexpected)
+    assert not unexpected and set(missing) <= set(HEAD_KEYS + WIDENED), (missing, unexpected)
     print(f"fine-tuning from {cfg.get('pretrained') or source}: head {'kept' if keep_head else 'replaced'}"
           f" ({module.model.embed_out.weight.shape[0]} outputs)")
     frozen = freeze(module, cfg.finetune.freeze_embeddings, cfg.finetune.freeze_layers)

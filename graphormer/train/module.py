@@ -51,6 +51,7 @@ class GraphormerModule(L.LightningModule):
         legacy_drop_node0: bool = False,
         package_version: str = __version__,
         featurizer_version: str = FEATURIZER_VERSION,
+        descriptors: dict | None = None,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -60,7 +61,7 @@ class GraphormerModule(L.LightningModule):
         self.net = MoleculeModel(model, task=task, target_names=target_names, num_classes=num_classes,
                                  target_mean=target_mean, target_std=target_std,
                                  legacy_drop_node0=legacy_drop_node0, featurizer_version=featurizer_version,
-                                 package_version=package_version)
+                                 package_version=package_version, descriptors=descriptors)
         self.register_buffer("pos_weight", torch.tensor(pos_weight) if pos_weight is not None else None)
         self.metrics = torch.nn.ModuleDict(
             {stage: TaskMetrics(task, len(target_names), num_classes) for stage in ("val", "test")})

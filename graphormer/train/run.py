@@ -14,7 +14,8 @@ from omegaconf import DictConfig, OmegaConf
 from graphormer.data.datamodule import MoleculeDataModule
 from graphormer.data.table import DataError
 from graphormer.model.presets import count_parameters
-from graphormer.configs.checks import check_config
+from graphormer.chem.descriptors import DescriptorScaler, shipped_scaler
+from graphormer.configs.checks import ConfigError, check_config
 from graphormer.train.metrics import TaskMetrics
 from graphormer.train.module import GraphormerModule
 from graphormer.train.resume import (ResumableCSVLogger, ResumableDataModule, ResumableTensorBoardLogger,
@@ -66,15 +67,36 @@ def baseline_metrics(task: str, target_mean: np.ndarray, y_test: np.ndarray, num
     return {k: float(v) for k, v in metrics.compute().items()}
 
 
+EXTRA_FEATURES = ("rdkit2d",)
+
+
+def extra_features(model_hparams: dict, inherited: dict | None = None) -> tuple[dict, dict | None]:
+    """`model.extra_features`: null / 0 (none) or `rdkit2d` (the scaled RDKit descriptors of
+    graphormer.chem.descriptors at the head) → (Graphormer arguments, the descriptor scaling to store).
+    `inherited`: the scaling of the checkpoint a fine-tuning run starts from, kept when it has one."""
+    spec = model_hparams.get("extra_features") or 0
+    if spec in ("none", "null"):
+        spec = 0
+    if spec == "rdkit2d" or (isinstance(spec, int) and spec > 0 and inherited):
+        scaling = inherited or shipped_scaler().to_dict()
+        return {**model_hparams, "extra_features": len(scaling["names"])}, scaling
+    if spec:
+        raise ConfigError(f"model.extra_features={spec!r}: choose null or one of {', '.join(EXTRA_FEATURES)}")
+    return {**model_hparams, "extra_features": 0}, None
+
+
 def build_module(cfg: DictConfig, datamodule: MoleculeDataModule, model_hparams: dict | None = None,
-                 legacy_drop_node0: bool = False, target_stats=None) -> GraphormerModule:
-    """`target_stats` (mean, std) overrides the training labels' own scaling (a fine-tuned head kept as is)."""
+                 legacy_drop_node0: bool = False, target_stats=None,
+                 descriptors: dict | None = None) -> GraphormerModule:
+    """`target_stats` (mean, std) overrides the training labels' own scaling (a fine-tuned head kept as is);
+    `descriptors`: the descriptor scaling of model.extra_features (see `extra_features`)."""
     mean, std = target_stats if target_stats is not None else datamodule.target_stats()
     model = model_hparams if model_hparams is not None else OmegaConf.to_container(cfg.model, resolve=True)
     return GraphormerModule(model=model, task=datamodule.task, target_names=datamodule.target_names,
                             target_mean=mean.tolist(), target_std=std.tolist(), loss=cfg.loss,
                             pos_weight=datamodule.pos_weight, num_classes=datamodule.num_classes,
-                            legacy_drop_node0=legacy_drop_node0, **OmegaConf.to_container(cfg.optim),
+                            legacy_drop_node0=legacy_drop_node0, descriptors=descriptors,
+                            **OmegaConf.to_container(cfg.optim),
                             **{f"flag_{k}": v for k, v in OmegaConf.to_container(cfg.get("flag") or {}).items()})
 
 
@@ -120,7 +142,7 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, module: GraphormerModule, datam
 
 
 def prepare_data(cfg: DictConfig, run_dir: Path, legacy_drop_node0: bool = False,
-                 max_hops: int | None = None) -> MoleculeDataModule:
+                 max_hops: int | None = None, descriptors: dict | None = None) -> MoleculeDataModule:
     check_config(cfg)  # wrong types or ranges: one line now, not a traceback after featurization
     L.seed_everything(cfg.seed, workers=True)
     if cfg.get("threads"):
@@ -128,7 +150,8 @@ def prepare_data(cfg: DictConfig, run_dir: Path, legacy_drop_node0: bool = False
     data = OmegaConf.to_container(cfg.data, resolve=True)
     datamodule = ResumableDataModule(**data, max_hops=max_hops or cfg.model.max_hops, seed=cfg.seed,
                                      run_dir=str(run_dir), progress=cfg.trainer.enable_progress_bar,
-                                     legacy_drop_node0=legacy_drop_node0)
+                                     legacy_drop_node0=legacy_drop_node0,
+                                     descriptor_scaler=DescriptorScaler.from_dict(descriptors) if descriptors else None)
     datamodule.setup("fit")
     print(datamodule.summary)
     return datamodule
@@ -136,6 +159,7 @@ def prepare_data(cfg: DictConfig, run_dir: Path, legacy_drop_node0: bool = False
 
 def train(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     """`graphormer train`: returns the test metrics of the best checkpoint."""
-    datamodule = prepare_data(cfg, run_dir)
-    module = build_module(cfg, datamodule)
+    model, descriptors = extra_features(OmegaConf.to_container(cfg.model, resolve=True))
+    datamodule = prepare_data(cfg, run_dir, descriptors=descriptors)
+    module = build_module(cfg, datamodule, model_hparams=model, descriptors=descriptors)
     return fit_and_test(cfg, run_dir, module, datamodule, resolve_checkpoint(cfg.ckpt_path, cfg.resume, run_dir))
