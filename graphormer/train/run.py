@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import shlex
 from pathlib import Path
 
 import lightning as L
@@ -15,6 +17,7 @@ from graphormer.data.datamodule import MoleculeDataModule
 from graphormer.data.table import DataError
 from graphormer.model.presets import count_parameters
 from graphormer.configs.checks import check_config
+from graphormer.configs.overrides import check_trainer_keys
 from graphormer.train.metrics import TaskMetrics
 from graphormer.train.module import GraphormerModule
 from graphormer.train.resume import (ResumableCSVLogger, ResumableDataModule, ResumableTensorBoardLogger,
@@ -47,11 +50,18 @@ def resolve_checkpoint(ckpt_path: str | None, resume: bool, run_dir: Path) -> st
         if last.exists():
             return str(last)
         if ckpt_path == "last":
-            raise DataError(f"ckpt_path=last: no checkpoint at {last}")
+            raise DataError(f"ckpt_path=last: no checkpoint at {last} (to continue a run: "
+                            f"graphormer train resume=<its run folder>)")
         return None
     if ckpt_path is not None and not Path(ckpt_path).is_file():
         raise DataError(f"ckpt_path={ckpt_path}: file not found")
     return ckpt_path
+
+
+def resume_command(run_dir: Path) -> str:
+    """The command that continues the run in `run_dir` (printed when it is interrupted)."""
+    verb = os.environ.get("GRAPHORMER_VERB", "train")
+    return f"graphormer {verb if verb in ('train', 'finetune') else 'train'} resume={shlex.quote(str(run_dir))}"
 
 
 def baseline_metrics(task: str, target_mean: np.ndarray, y_test: np.ndarray, num_classes: int) -> dict[str, float]:
@@ -91,12 +101,13 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, module: GraphormerModule, datam
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=f"val/{metric}", mode=mode,
                                  save_top_k=1, enable_version_counter=False, auto_insert_metric_name=False)
     last = run_dir / "checkpoints" / "last.ckpt"
-    interrupt = StopOnInterrupt(last)
+    interrupt = StopOnInterrupt(last, resume_command(run_dir))
     # last.ckpt: after every validation, and every checkpoint_every_n_steps steps (resuming long epochs)
     callbacks = [checkpoint, SaveLast(last, cfg.get("checkpoint_every_n_steps")),
                  LearningRateMonitor(logging_interval="step"), ResumeState(), interrupt]
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=f"val/{metric}", mode=mode, patience=cfg.early_stopping_patience))
+    check_trainer_keys(cfg.trainer)
     trainer_args = {k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if v is not None}
     trainer = L.Trainer(**trainer_args, callbacks=callbacks, logger=make_logger(cfg, run_dir, ckpt_path is not None),
                         default_root_dir=str(run_dir), use_distributed_sampler=False,
