@@ -16,7 +16,8 @@ import warnings
 NOISE = (
     r"Tip: For seamless cloud logging",  # Lightning: litlogger advertisement on every Trainer
     r"LeafSpec\)` is deprecated",  # Lightning's use of a deprecated torch pytree API
-    r"Replaced initializer '",  # onnx_ir: one line per deduplicated weight (hundreds on export)
+    r"Replaced initializer '",
+    r"Checkpoint directory .* exists and is not empty",  # a resumed run writes into its own checkpoints/  # onnx_ir: one line per deduplicated weight (hundreds on export)
 )
 _PATTERN = re.compile("|".join(NOISE))
 _log = logging.getLogger("graphormer.noise")

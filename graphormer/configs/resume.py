@@ -114,8 +114,9 @@ def check_resume_overrides(run_dir: Path, parsed, texts: list[str]) -> tuple[lis
                                     and float(old) == float(value)):
                     continue
         was = "not set" if old is _ABSENT else f"{old}"
-        raise ConfigError(f"{key}={value} would change what {run_dir} trained ({key} was {was}); a resumed run "
-                          f"keeps its config (it may change only {', '.join(HARMLESS)}); start a new run instead")
+        raise ConfigError(f"{key}={value} would change what {run_dir} trained (it was {was}); a resumed run keeps "
+                          f"its config and may change only devices, logger, threads, workers, progress bar and "
+                          f"max_time; start a new run instead")
     return keep, keys
 
 
@@ -143,6 +144,25 @@ def set_environment(run_dir: Path, ckpt: str | None, keys: list[str]) -> None:
     os.environ[RESUME_CKPT_ENV] = ckpt or ""
 
 
+def _paths_from_the_original_folder(cfg: DictConfig, run_dir: Path) -> None:
+    """Relative data paths were relative to where the run started (hydra.runtime.cwd): keep them so when the
+    resume is typed elsewhere."""
+    hydra_yaml = run_dir / ".hydra" / "hydra.yaml"
+    if "data" not in cfg or not hydra_yaml.is_file():
+        return
+    started_in = OmegaConf.select(OmegaConf.load(hydra_yaml), "hydra.runtime.cwd", default=None)
+    if not started_in:
+        return
+    nodes = [(cfg.data, key) for key in ("path", "val_path", "test_path", "split_file")]
+    if "finetune" in cfg:
+        nodes.append((cfg, "ckpt_path"))  # the pretrained weights
+    for node, key in nodes:
+        value = node.get(key)
+        if isinstance(value, str) and value and not Path(value).is_absolute() and not Path(value).exists() \
+                and (Path(started_in) / value).exists():
+            node[key] = str(Path(started_in) / value)
+
+
 def resumed_config(cfg: DictConfig) -> DictConfig:
     """The run folder's stored config with the harmless overrides of this command applied (or `cfg` as it
     is when this is not a resume)."""
@@ -153,6 +173,7 @@ def resumed_config(cfg: DictConfig) -> DictConfig:
     OmegaConf.set_struct(stored, False)
     for key in json.loads(os.environ.get(RESUME_KEYS_ENV, "[]")):
         OmegaConf.update(stored, key, OmegaConf.select(cfg, key), merge=False, force_add=True)
+    _paths_from_the_original_folder(stored, Path(run_dir))
     stored.resume = True
     if "finetune" not in stored:  # train: the given checkpoint, else last.ckpt when there is one
         stored.ckpt_path = os.environ.get(RESUME_CKPT_ENV) or None
