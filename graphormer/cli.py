@@ -57,6 +57,14 @@ def _run_dir() -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
 
 
+def _normal_permissions(path) -> None:
+    """What open() would have given (0666 less the umask): temporary-file writes leave 0600."""
+    mask = os.umask(0)
+    os.umask(mask)
+    if path is not None and Path(path).is_file():
+        os.chmod(path, 0o666 & ~mask)
+
+
 def _train(cfg: DictConfig) -> float | None:
     from graphormer.configs.checks import check_config
     from graphormer.configs.resume import resumed_config
@@ -88,6 +96,7 @@ def _predict(cfg: DictConfig) -> None:
     from graphormer.inference.jobs import predict
 
     predict(cfg)
+    _normal_permissions(cfg.output)
 
 
 def _evaluate(cfg: DictConfig) -> None:
@@ -96,7 +105,12 @@ def _evaluate(cfg: DictConfig) -> None:
     check_config(cfg)
     from graphormer.inference.jobs import evaluate
 
-    evaluate(cfg, _run_dir())
+    # evaluate prints the data summary itself; the datamodule's INFO copy of it would be a second line
+    logging.getLogger("graphormer.data.datamodule").setLevel(logging.WARNING)
+    output = Path(cfg.output_dir) if cfg.get("output_dir") else None
+    if output is not None:
+        output.mkdir(parents=True, exist_ok=True)
+    evaluate(cfg, output)
 
 
 def _embed(cfg: DictConfig) -> None:
@@ -105,18 +119,24 @@ def _embed(cfg: DictConfig) -> None:
     check_config(cfg)
     from graphormer.inference.jobs import embed
 
-    embed(cfg)
+    _normal_permissions(embed(cfg))
 
 
 def _export(cfg: DictConfig) -> None:
     from graphormer.inference.checkpoint import load_module, save_inference_checkpoint
     from graphormer.inference.export import export_module
 
+    if not os.environ.get(VERBOSE_ENV):  # the ONNX optimiser logs every folded node and merged weight
+        for name, level in (("onnxscript", logging.ERROR), ("onnx_ir", logging.ERROR),
+                            ("torch.onnx", logging.ERROR)):
+            logging.getLogger(name).setLevel(level)
     module = load_module(cfg.ckpt_path)
     meta = export_module(module, cfg.output, cfg.format)
+    _normal_permissions(cfg.output)
     print(f"exported {cfg.format} → {cfg.output} (targets {meta['target_names']}; metadata in {cfg.output}.json)")
     if cfg.inference_checkpoint:
         path = save_inference_checkpoint(module, cfg.inference_checkpoint)
+        _normal_permissions(path)
         print(f"inference checkpoint → {path}")
 
 

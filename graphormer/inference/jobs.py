@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import tempfile
 from itertools import islice
@@ -34,7 +35,7 @@ def embed(cfg: DictConfig) -> Path:
                                            device=cfg.device)
     reader = InputReader(cfg.input, cfg.smiles_column)
     records = iter(reader)
-    blocks, errors = [], []
+    blocks, errors, cells = [], [], []
     while chunk := list(islice(records, 4096)):
         graphs, where, errs = predictor.featurize_records(chunk)
         block = np.full((len(chunk), predictor.modules[0].model.hparams["embed_dim"]), np.nan, dtype=np.float32)
@@ -42,27 +43,29 @@ def embed(cfg: DictConfig) -> Path:
             block[where] = predictor.embed_graphs(graphs)
         blocks.append(block)
         errors += errs
+        if Path(cfg.output).suffix != ".npy":
+            cells += [list(record.cells) for record in chunk]
     width = predictor.modules[0].model.hparams["embed_dim"]
     matrix = np.concatenate(blocks) if blocks else np.zeros((0, width), np.float32)
     out = Path(cfg.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name, suffix=".tmp")
-    with os.fdopen(fd, "wb") as handle:
+    with os.fdopen(fd, "w" if out.suffix != ".npy" else "wb", **({"newline": ""} if out.suffix != ".npy" else {})) \
+            as handle:
         if out.suffix == ".npy":
             np.save(handle, matrix)
-        else:
-            header = "row,error," + ",".join(f"e{i}" for i in range(width)) + "\n"
-            handle.write(header.encode())
-            for i, (vec, err) in enumerate(zip(matrix, errors), start=1):
-                values = ",".join("" if np.isnan(v) else f"{v:.6g}" for v in vec)
-                handle.write(f"{i},\"{(err or '').replace(chr(34), chr(39))}\",{values}\n".encode())
+        else:  # the input's own columns (identifiers, SMILES) beside each embedding
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(["row", *reader.columns, "error", *(f"e{i}" for i in range(width))])
+            for i, (vec, err, row) in enumerate(zip(matrix, errors, cells), start=1):
+                writer.writerow([i, *row, err or "", *("" if np.isnan(v) else f"{v:.6g}" for v in vec)])
     os.replace(tmp, out)
     print(f"embedded {len(matrix) - sum(e is not None for e in errors)} of {len(matrix)} molecules "
           f"(width {width}) → {out}")
     return out
 
 
-def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
+def evaluate(cfg: DictConfig, run_dir: Path | None) -> dict[str, float]:
     import lightning as L
     from omegaconf import OmegaConf
 
@@ -71,7 +74,8 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
 
     module = load_module(checkpoint_list(cfg.ckpt_path)[0])
     datamodule = MoleculeDataModule(**OmegaConf.to_container(cfg.data, resolve=True),
-                                    max_hops=module.hparams.model["max_hops"], seed=cfg.seed, run_dir=str(run_dir),
+                                    max_hops=module.hparams.model["max_hops"], seed=cfg.seed,
+                                    run_dir=str(run_dir) if run_dir is not None else None,
                                     legacy_drop_node0=module.hparams.get("legacy_drop_node0", False))
     datamodule.setup("test")
     print(datamodule.summary)

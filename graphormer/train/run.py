@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import time
 from pathlib import Path
 
 import lightning as L
@@ -20,6 +21,7 @@ from graphormer.configs.checks import check_config
 from graphormer.configs.overrides import check_trainer_keys
 from graphormer.train.metrics import TaskMetrics
 from graphormer.train.module import GraphormerModule
+from graphormer.train.report import rows_and_skipped, write_plots, write_results
 from graphormer.train.resume import (ResumableCSVLogger, ResumableDataModule, ResumableTensorBoardLogger,
                                      ResumeState, SafeCheckpointIO, SaveLast, StopOnInterrupt)
 
@@ -124,12 +126,38 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, module: GraphormerModule, datam
     parts = [f"test_{k}={v:.4f}" for k, v in test.items()]
     parts += [f"baseline_{k}={v:.4f}" for k, v in baseline.items()]
     if trainer.is_global_zero:
+        record_run(cfg, run_dir, module, datamodule, trainer, test, baseline, best, ckpt_path)
         print(" ".join(parts + [f"checkpoint={best}"]))
     return test
 
 
+def record_run(cfg: DictConfig, run_dir: Path, module: GraphormerModule, datamodule: MoleculeDataModule,
+               trainer: L.Trainer, test: dict, baseline: dict, best: str | None, resumed_from: str | None) -> None:
+    """results.json, curves.png and the test plot in the run folder (rank 0)."""
+    rows, skipped = rows_and_skipped(getattr(datamodule, "summary", None), run_dir)
+    started = getattr(datamodule, "started", None)
+    metric, _ = MONITOR[module.task]
+    plots = write_plots(run_dir, module, datamodule.test_dataloader(), metric,
+                        title=f"{cfg.data.name}: test set" + (" (rank 0's share)" if trainer.world_size > 1 else ""))
+    results = {
+        "task": module.task, "target_names": list(module.hparams.target_names),
+        "test": test, "baseline": baseline, "monitor": f"val/{metric}",
+        "best_val": float(trainer.checkpoint_callback.best_model_score)
+        if trainer.checkpoint_callback is not None and trainer.checkpoint_callback.best_model_score is not None
+        else None,
+        "checkpoint": best, "last_checkpoint": str(run_dir / "checkpoints" / "last.ckpt"),
+        "split_sizes": {name: len(ds) for name, ds in datamodule.datasets.items()},
+        "rows": rows, "skipped": skipped,
+        "epochs": trainer.current_epoch, "steps": trainer.global_step,
+        "wall_time_s": round(time.time() - started, 3) if started else None,
+        "resumed_from": resumed_from, "plots": [p.name for p in plots],
+    }
+    write_results(run_dir, results)
+
+
 def prepare_data(cfg: DictConfig, run_dir: Path, legacy_drop_node0: bool = False,
                  max_hops: int | None = None) -> MoleculeDataModule:
+    started = time.time()
     check_config(cfg)  # wrong types or ranges: one line now, not a traceback after featurization
     L.seed_everything(cfg.seed, workers=True)
     if cfg.get("threads"):
@@ -139,6 +167,7 @@ def prepare_data(cfg: DictConfig, run_dir: Path, legacy_drop_node0: bool = False
                                      run_dir=str(run_dir), progress=cfg.trainer.enable_progress_bar,
                                      legacy_drop_node0=legacy_drop_node0)
     datamodule.setup("fit")
+    datamodule.started = started  # results.json's wall time counts from here
     print(datamodule.summary)
     return datamodule
 
