@@ -107,6 +107,8 @@ def _evaluate(cfg: DictConfig) -> None:
 
     # evaluate prints the data summary itself; the datamodule's INFO copy of it would be a second line
     logging.getLogger("graphormer.data.datamodule").setLevel(logging.WARNING)
+    if not os.environ.get(VERBOSE_ENV):  # "GPU available: ...", twice (Lightning's handler and Hydra's)
+        logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     output = Path(cfg.output_dir) if cfg.get("output_dir") else None
     if output is not None:
         output.mkdir(parents=True, exist_ok=True)
