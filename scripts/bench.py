@@ -32,8 +32,8 @@ fight the other jobs for the cores and give slower, noisier numbers.
                                                      # writes a `*` .gitignore into it, so it stays untracked)
 
 Data: QM9, ZINC 12k and ogbg-molhiv from ../shared/data (or $GRAPHORMER_SHARED_DATA); without them the NCI
-file shipped with RDKit. Needs the `bench` extra (`pip install -e ".[bench]"`: the reference port, transformers 4.57.x with
-Cython < 3.1, and matplotlib for the PNG).
+file shipped with RDKit. Needs the `bench` extra (`pip install -e ".[bench]"`: transformers 4.57.x, Cython < 3.1,
+matplotlib); without it the script says so in one line.
 """
 
 from __future__ import annotations
@@ -709,7 +709,7 @@ def plot(results: dict, path: Path) -> bool:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("matplotlib is not installed (pip install matplotlib): no PNG", file=sys.stderr)
+        print(f"matplotlib is not installed ({BENCH_EXTRA}): no bench.png", file=sys.stderr)
         return False
     panels = 1 + bool(results.get("size_curve")) * 2 + bool(results.get("dataset_curve"))
     fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4), squeeze=False)
@@ -790,8 +790,23 @@ def model_sets(per_set: dict[str, list[str]], arch: str, batches: int) -> tuple[
     return sets, names
 
 
+BENCH_EXTRA = 'pip install -e ".[bench]"'
+
+
+def require(*modules: str) -> None:
+    """One line naming the extra, not a traceback half-way through, when a bench-only package is missing."""
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        print(f"error: scripts/{Path(__file__).name} needs {', '.join(missing)}: {BENCH_EXTRA}", file=sys.stderr)
+        sys.exit(2)
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    if not args.worker:
+        require("matplotlib") if args.report else require("transformers", "Cython", "matplotlib")
     if args.worker:
         kind, spec, out = args.worker
         spec = pickle.loads(Path(spec).read_bytes())
@@ -848,22 +863,23 @@ def main(argv=None) -> dict:
     meta["seconds"] = round(time.perf_counter() - start, 1)
     line = summary(prep, models, memory)
     results["summary"] = line
-    write_results(results, args.out)
-    log(f"wrote {args.out}/bench.md, bench.json, bench.png")
+    written = write_results(results, args.out)
+    log(f"wrote {', '.join(str(args.out / name) for name in written)}")
     print(json.dumps(line))
     return results
 
 
-def write_results(results: dict, out: Path) -> None:
-    """bench.json, bench.md and bench.png into `out` (a folder that ignores itself in git)."""
+def write_results(results: dict, out: Path) -> list[str]:
+    """bench.json, bench.md and bench.png into `out` (a folder that ignores itself in git); the names written."""
     out.mkdir(parents=True, exist_ok=True)
     if not (out / ".gitignore").exists():  # results never get committed by accident
         (out / ".gitignore").write_text("*\n")
     (out / "bench.json").write_text(json.dumps(results, indent=1))
     text = markdown(results)
     (out / "bench.md").write_text(text)
-    plot(results, out / "bench.png")
+    written = ["bench.json", "bench.md"] + (["bench.png"] if plot(results, out / "bench.png") else [])
     print(text)
+    return written
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ the training metrics through Lightning, is `graphormer.train.evaluate`)."""
 
 from __future__ import annotations
 
+import csv
 from itertools import islice
 from pathlib import Path
 
@@ -34,7 +35,7 @@ def embed(cfg: DictConfig) -> Path:
                                            device=cfg.device)
     reader = InputReader(cfg.input, cfg.smiles_column)
     records = iter(reader)
-    blocks, errors = [], []
+    blocks, errors, cells = [], [], []
     while chunk := list(islice(records, 4096)):
         graphs, where, errs = predictor.featurize_records(chunk)
         block = np.full((len(chunk), predictor.models[0].embed_dim), np.nan, dtype=np.float32)
@@ -42,18 +43,20 @@ def embed(cfg: DictConfig) -> Path:
             block[where] = predictor.embed_graphs(graphs)
         blocks.append(block)
         errors += errs
+        if Path(cfg.output).suffix != ".npy":
+            cells += [list(record.cells) for record in chunk]
     width = predictor.models[0].embed_dim
     matrix = np.concatenate(blocks) if blocks else np.zeros((0, width), np.float32)
     out = Path(cfg.output)
-    with atomic_write(out) as handle:
-        if out.suffix == ".npy":
+    if out.suffix == ".npy":
+        with atomic_write(out) as handle:
             np.save(handle, matrix)
-        else:
-            header = "row,error," + ",".join(f"e{i}" for i in range(width)) + "\n"
-            handle.write(header.encode())
-            for i, (vec, err) in enumerate(zip(matrix, errors), start=1):
-                values = ",".join("" if np.isnan(v) else f"{v:.6g}" for v in vec)
-                handle.write(f"{i},\"{(err or '').replace(chr(34), chr(39))}\",{values}\n".encode())
+    else:  # the input's own columns (identifiers, SMILES) beside each embedding
+        with atomic_write(out, "w", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(["row", *reader.columns, "error", *(f"e{i}" for i in range(width))])
+            for i, (vec, err, row) in enumerate(zip(matrix, errors, cells), start=1):
+                writer.writerow([i, *row, err or "", *("" if np.isnan(v) else f"{v:.6g}" for v in vec)])
     print(f"embedded {len(matrix) - sum(e is not None for e in errors)} of {len(matrix)} molecules "
           f"(width {width}) → {out}")
     return out

@@ -192,7 +192,7 @@ def predict_file(predictor: Predictor, input_path: str | Path, output_path: str 
     total = failed = 0
     records = iter(reader)
     with atomic_write(output_path, "w", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = csv.writer(handle, lineterminator="\n")
         header_written = False
         bar = tqdm(desc="predicting", unit="mol", disable=not progress)
         while chunk := list(islice(records, chunk_size)):

@@ -13,11 +13,13 @@ from graphormer.model.molecule import MoleculeModel
 from graphormer.train.module import GraphormerModule
 
 
-def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
+def evaluate(cfg: DictConfig, run_dir: Path | None) -> dict[str, float]:
+    """`run_dir` (evaluate's output_dir=) receives skipped_rows.csv and split.csv; None writes nothing."""
     path = cfg.ckpt_path[0] if isinstance(cfg.ckpt_path, (list, tuple, ListConfig)) else cfg.ckpt_path
     model = MoleculeModel.load(str(path))
     datamodule = MoleculeDataModule(**OmegaConf.to_container(cfg.data, resolve=True), max_hops=model.max_hops,
-                                    seed=cfg.seed, run_dir=str(run_dir), legacy_drop_node0=model.legacy_drop_node0)
+                                    seed=cfg.seed, run_dir=str(run_dir) if run_dir is not None else None,
+                                    legacy_drop_node0=model.legacy_drop_node0)
     datamodule.setup("test")
     print(datamodule.summary)
     if list(datamodule.target_names) != model.target_names:

@@ -363,8 +363,9 @@ class StopOnInterrupt(Checkpoint):
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, command: str | None = None):
         self.path = Path(path)
+        self.command = command or f"graphormer train resume={self.path.parent.parent}"
         self.requested: int | None = None  # the signal received
         self.saved_step: int | None = None
         self._previous: dict = {}
@@ -405,8 +406,8 @@ class StopOnInterrupt(Checkpoint):
 
     def error(self) -> TrainingInterrupted:
         where = f"step {self.saved_step}" if self.saved_step is not None else "the last checkpoint"
-        return TrainingInterrupted(f"interrupted: training stopped; {self.path} holds {where} "
-                                   f"(resume with ckpt_path=last)", self.requested or signal.SIGINT)
+        return TrainingInterrupted(f"interrupted: training stopped; {self.path} holds {where}; "
+                                   f"continue with: {self.command}", self.requested or signal.SIGINT)
 
     def on_train_end(self, trainer, pl_module) -> None:
         self._restore()

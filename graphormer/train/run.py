@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import shlex
+import time
 from pathlib import Path
 
 import lightning as L
@@ -16,8 +19,10 @@ from graphormer.data.table import DataError
 from graphormer.model.presets import count_parameters
 from graphormer.chem.descriptors import DescriptorScaler, shipped_scaler
 from graphormer.configs.checks import ConfigError, check_config
+from graphormer.configs.overrides import check_trainer_keys
 from graphormer.train.metrics import TaskMetrics
 from graphormer.train.module import GraphormerModule
+from graphormer.train.report import rows_and_skipped, write_plots, write_results
 from graphormer.train.resume import (ResumableCSVLogger, ResumableDataModule, ResumableTensorBoardLogger,
                                      ResumeState, SafeCheckpointIO, SaveLast, StopOnInterrupt)
 
@@ -48,11 +53,18 @@ def resolve_checkpoint(ckpt_path: str | None, resume: bool, run_dir: Path) -> st
         if last.exists():
             return str(last)
         if ckpt_path == "last":
-            raise DataError(f"ckpt_path=last: no checkpoint at {last}")
+            raise DataError(f"ckpt_path=last: no checkpoint at {last} (to continue a run: "
+                            f"graphormer train resume=<its run folder>)")
         return None
     if ckpt_path is not None and not Path(ckpt_path).is_file():
         raise DataError(f"ckpt_path={ckpt_path}: file not found")
     return ckpt_path
+
+
+def resume_command(run_dir: Path) -> str:
+    """The command that continues the run in `run_dir` (printed when it is interrupted)."""
+    verb = os.environ.get("GRAPHORMER_VERB", "train")
+    return f"graphormer {verb if verb in ('train', 'finetune') else 'train'} resume={shlex.quote(str(run_dir))}"
 
 
 def baseline_metrics(task: str, target_mean: np.ndarray, y_test: np.ndarray, num_classes: int) -> dict[str, float]:
@@ -114,12 +126,13 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, module: GraphormerModule, datam
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=f"val/{metric}", mode=mode,
                                  save_top_k=1, enable_version_counter=False, auto_insert_metric_name=False)
     last = run_dir / "checkpoints" / "last.ckpt"
-    interrupt = StopOnInterrupt(last)
+    interrupt = StopOnInterrupt(last, resume_command(run_dir))
     # last.ckpt: after every validation, and every checkpoint_every_n_steps steps (resuming long epochs)
     callbacks = [checkpoint, SaveLast(last, cfg.get("checkpoint_every_n_steps")),
                  LearningRateMonitor(logging_interval="step"), ResumeState(), interrupt]
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=f"val/{metric}", mode=mode, patience=cfg.early_stopping_patience))
+    check_trainer_keys(cfg.trainer)
     trainer_args = {k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if v is not None}
     trainer = L.Trainer(**trainer_args, callbacks=callbacks, logger=make_logger(cfg, run_dir, ckpt_path is not None),
                         default_root_dir=str(run_dir), use_distributed_sampler=False,
@@ -137,12 +150,38 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, module: GraphormerModule, datam
     parts = [f"test_{k}={v:.4f}" for k, v in test.items()]
     parts += [f"baseline_{k}={v:.4f}" for k, v in baseline.items()]
     if trainer.is_global_zero:
+        record_run(cfg, run_dir, module, datamodule, trainer, test, baseline, best, ckpt_path)
         print(" ".join(parts + [f"checkpoint={best}"]))
     return test
 
 
+def record_run(cfg: DictConfig, run_dir: Path, module: GraphormerModule, datamodule: MoleculeDataModule,
+               trainer: L.Trainer, test: dict, baseline: dict, best: str | None, resumed_from: str | None) -> None:
+    """results.json, curves.png and the test plot in the run folder (rank 0)."""
+    rows, skipped = rows_and_skipped(getattr(datamodule, "summary", None), run_dir)
+    started = getattr(datamodule, "started", None)
+    metric, _ = MONITOR[module.task]
+    plots = write_plots(run_dir, module, datamodule.test_dataloader(), metric,
+                        title=f"{cfg.data.name}: test set" + (" (rank 0's share)" if trainer.world_size > 1 else ""))
+    results = {
+        "task": module.task, "target_names": list(module.hparams.target_names),
+        "test": test, "baseline": baseline, "monitor": f"val/{metric}",
+        "best_val": float(trainer.checkpoint_callback.best_model_score)
+        if trainer.checkpoint_callback is not None and trainer.checkpoint_callback.best_model_score is not None
+        else None,
+        "checkpoint": best, "last_checkpoint": str(run_dir / "checkpoints" / "last.ckpt"),
+        "split_sizes": {name: len(ds) for name, ds in datamodule.datasets.items()},
+        "rows": rows, "skipped": skipped,
+        "epochs": trainer.current_epoch, "steps": trainer.global_step,
+        "wall_time_s": round(time.time() - started, 3) if started else None,
+        "resumed_from": resumed_from, "plots": [p.name for p in plots],
+    }
+    write_results(run_dir, results)
+
+
 def prepare_data(cfg: DictConfig, run_dir: Path, legacy_drop_node0: bool = False,
                  max_hops: int | None = None, descriptors: dict | None = None) -> MoleculeDataModule:
+    started = time.time()
     check_config(cfg)  # wrong types or ranges: one line now, not a traceback after featurization
     L.seed_everything(cfg.seed, workers=True)
     if cfg.get("threads"):
@@ -153,6 +192,7 @@ def prepare_data(cfg: DictConfig, run_dir: Path, legacy_drop_node0: bool = False
                                      legacy_drop_node0=legacy_drop_node0,
                                      descriptor_scaler=DescriptorScaler.from_dict(descriptors) if descriptors else None)
     datamodule.setup("fit")
+    datamodule.started = started  # results.json's wall time counts from here
     print(datamodule.summary)
     return datamodule
 

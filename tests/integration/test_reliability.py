@@ -35,12 +35,15 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled", "PYTHONPA
 class Run:
     """One `graphormer train` process writing into `folder / name`."""
 
-    def __init__(self, folder: Path, name: str, data: Path, *extra: str):
+    def __init__(self, folder: Path, name: str, data: Path | None, *extra: str):
+        """data=None: continue the run folder `folder / name` with only `extra` on the command line."""
         self.dir = folder / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.log = folder / f"{name}.log"
-        argv = [sys.executable, "-m", "graphormer", "train", "data=csv", f"data.path={data}", *TINY_RUN,
-                f"data.cache_dir={folder / 'cache'}", f"hydra.run.dir={self.dir}", *extra]
+        argv = [sys.executable, "-m", "graphormer", "train", *extra]
+        if data is not None:
+            argv[4:4] = ["data=csv", f"data.path={data}", *TINY_RUN, f"data.cache_dir={folder / 'cache'}",
+                         f"hydra.run.dir={self.dir}"]
         self.err_path = folder / f"{name}.err"
         self.proc = subprocess.Popen(argv, cwd=folder, env=ENV, stdout=open(self.log, "w"),
                                      stderr=open(self.err_path, "w"))
@@ -79,8 +82,11 @@ class Run:
 
 @pytest.fixture(scope="session")
 def training_runs(request, tmp_path_factory, nci_csv) -> dict:
-    """reference and repeat: uninterrupted, same seed. resumed: Ctrl-C at ~step 6, resumed and SIGKILLed at
-    ~step 12 (after the step-10 checkpoint), resumed again to the end.
+    """reference and repeat: uninterrupted, same seed. resumed: Ctrl-C at ~step 6, resumed with only
+    `resume=<run dir>` and SIGKILLed at ~step 12 (after the step-10 checkpoint), resumed again to the end with
+    only `ckpt_path=<run dir>/checkpoints/last.ckpt`. The run's settings differ from the defaults (3 epochs,
+    not 12; 2 layers of width 16; dropout; batches of 32; a step checkpoint every 5 steps), so a resume that
+    forgot them would train something else.
 
     test_golden.py imports this fixture, which makes it a second fixture (and this file may be imported
     twice, under two names): the runs are kept on the session's config so they happen once."""
@@ -97,11 +103,12 @@ def _run_all(folder: Path, nci_csv: Path) -> dict:
     first.signal_at(6, signal.SIGINT)
     info = {"sigint": (first.wait(), first.stderr)}
     info["after_sigint"] = first.checkpoint()
-    second = Run(folder, "resumed", nci_csv, "ckpt_path=last")
+    info["overrides_before"] = (first.dir / ".hydra" / "overrides.yaml").read_text()
+    second = Run(folder, "resumed", None, f"resume={first.dir}")
     second.signal_at(12, signal.SIGKILL)
     info["sigkill"] = (second.wait(), second.stderr)
     info["after_sigkill"] = second.checkpoint()
-    third = Run(folder, "resumed", nci_csv, "ckpt_path=last")
+    third = Run(folder, "resumed", None, f"ckpt_path={first.dir / 'checkpoints' / 'last.ckpt'}")
     info["final"] = (third.wait(), third.stderr)
     for run in (reference, repeat):
         assert run.wait() == 0, run.stderr[-3000:]
@@ -152,10 +159,33 @@ def test_ctrl_c_stops_after_a_step_with_a_usable_checkpoint(training_runs):
     assert code == 130 and "Traceback" not in err
     line = [l for l in err.splitlines() if l.startswith("interrupted:")][-1]
     last = training_runs["resumed"].dir / "checkpoints" / "last.ckpt"
-    assert str(last) in line and "ckpt_path=last" in line
+    assert str(last) in line and line.endswith(f"continue with: graphormer train resume={last.parent.parent}")
     saved = training_runs["after_sigint"]
     assert f"step {saved['global_step']}" in line and saved["global_step"] >= 7
     assert "rng_states" in saved and "train_loader" in saved  # what an exact resume needs
+
+
+def test_resume_keeps_the_original_record_and_adds_its_own(training_runs):
+    """The resumes used the run folder's own config; .hydra/ keeps the original files and one record per resume."""
+    hydra = training_runs["resumed"].dir / ".hydra"
+    assert (hydra / "overrides.yaml").read_text() == training_runs["overrides_before"]
+    assert "trainer.max_epochs=3" in training_runs["overrides_before"]
+    assert sorted(p.name for p in hydra.glob("resume-*")) == ["resume-1-overrides.yaml", "resume-2-overrides.yaml"]
+    assert (hydra / "resume-1-overrides.yaml").read_text() == "[]\n"
+    final_code, final_err = training_runs["final"]
+    assert final_code == 0 and "max_epochs=3` reached" in (training_runs["resumed"].dir / "graphormer.log").read_text()
+
+
+def test_resume_refuses_a_change_of_what_was_trained(training_runs, tmp_path):
+    run = training_runs["resumed"].dir
+    for change in ("trainer.max_epochs=30", "optim.lr=1e-3", "model=base", f"data.path={tmp_path / 'x.csv'}",
+                   "seed=1"):
+        proc = subprocess.run([sys.executable, "-m", "graphormer", "train", f"resume={run}", change], cwd=tmp_path,
+                              env=ENV, capture_output=True, text=True, timeout=120)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and "would change what" in lines[0], (change, proc.stderr)
+    assert sorted(p.name for p in (run / ".hydra").glob("resume-*")) == ["resume-1-overrides.yaml",
+                                                                         "resume-2-overrides.yaml"]
 
 
 def test_sigkill_exit_code(training_runs):
