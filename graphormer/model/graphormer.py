@@ -48,6 +48,7 @@ class Graphormer(nn.Module):
                  num_edge_dis: int = 128, max_spatial_distance: int | None = None, attention: str = "auto",
                  allow_flex_without_dropout: bool = False, extra_features: int = 0):
         super().__init__()
+        extra_features = int(extra_features or 0)  # null in the model configs = none
         # Plain constructor arguments, kept so a checkpoint can rebuild the model: Graphormer(**hparams).
         self._hparams = dict(
             num_layers=num_layers, embed_dim=embed_dim, ffn_dim=ffn_dim, num_heads=num_heads,

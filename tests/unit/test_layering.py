@@ -18,6 +18,7 @@ BASE = {"errors", "files"}  # dependency-free modules every layer may use
 ALLOWED = {
     "errors": set(),
     "files": set(),
+    "quiet": set(),  # the CLI's console filters (logging and warnings only)
     "__main__": {"cli"},
     "chem": BASE,
     "pretrained": BASE,  # shipped weights: files and their checksums only
@@ -27,7 +28,7 @@ ALLOWED = {
     "configs": BASE | {"model"},  # checks.py builds a Graphormer to validate model settings
     "inference": BASE | {"chem", "graph", "data", "model", "pretrained"},  # never train (nor Lightning)
     "train": BASE | {"chem", "graph", "data", "model", "configs", "pretrained"},
-    "cli": BASE | {"chem", "graph", "data", "model", "configs", "inference", "train", "pretrained"},  # the top
+    "cli": BASE | {"chem", "graph", "data", "model", "configs", "inference", "train", "pretrained", "quiet"},  # the top
 }
 
 
