@@ -10,17 +10,28 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, ListConfig
 
+from graphormer.errors import DataError
 from graphormer.files import atomic_write
 from graphormer.inference.predictor import Predictor, predict_file
 from graphormer.inference.readers import InputReader
+from graphormer.pretrained import pretrained_path
 
 
 def checkpoint_list(value) -> list[str]:
     return [str(v) for v in value] if isinstance(value, (list, tuple, ListConfig)) else [str(value)]
 
 
+def model_paths(cfg: DictConfig) -> list[str]:
+    """ckpt_path=<file or [files]> or pretrained=<name> (weights shipped in the package); exactly one."""
+    if bool(cfg.get("pretrained")) == bool(cfg.get("ckpt_path")):
+        raise DataError("give exactly one of ckpt_path=<checkpoint> or pretrained=slim")
+    if cfg.get("pretrained"):
+        return [str(pretrained_path(cfg.pretrained))]
+    return checkpoint_list(cfg.ckpt_path)
+
+
 def predict(cfg: DictConfig) -> dict:
-    predictor = Predictor.from_checkpoints(checkpoint_list(cfg.ckpt_path), max_tokens=cfg.max_tokens,
+    predictor = Predictor.from_checkpoints(model_paths(cfg), max_tokens=cfg.max_tokens,
                                            device=cfg.device)
     stats = predict_file(predictor, cfg.input, cfg.output, smiles_column=cfg.smiles_column,
                          chunk_size=cfg.chunk_size, progress=cfg.progress)
@@ -31,7 +42,7 @@ def predict(cfg: DictConfig) -> dict:
 
 
 def embed(cfg: DictConfig) -> Path:
-    predictor = Predictor.from_checkpoints(checkpoint_list(cfg.ckpt_path)[:1], max_tokens=cfg.max_tokens,
+    predictor = Predictor.from_checkpoints(model_paths(cfg)[:1], max_tokens=cfg.max_tokens,
                                            device=cfg.device)
     reader = InputReader(cfg.input, cfg.smiles_column)
     records = iter(reader)

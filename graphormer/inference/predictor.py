@@ -74,6 +74,14 @@ class Predictor:
     def from_checkpoints(cls, paths: Sequence[str | Path], **kwargs) -> "Predictor":
         return cls([MoleculeModel.load(p) for p in paths], **kwargs)
 
+    @classmethod
+    def from_pretrained(cls, name: str = "slim", **kwargs) -> "Predictor":
+        """The weights shipped in the package (docs/pretrained.md), checksum verified: its outputs are the
+        scaled RDKit descriptors it was pretrained on, its `embed_graphs` descriptor-aware fingerprints."""
+        from graphormer.pretrained import pretrained_path
+
+        return cls.from_checkpoints([pretrained_path(name)], **kwargs)
+
     @property
     def output_names(self) -> list[str]:
         return self.models[0].output_names
