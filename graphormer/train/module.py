@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.callbacks import Timer
 
 from graphormer import __version__
 from graphormer.chem import FEATURIZER_VERSION
@@ -186,6 +187,13 @@ class GraphormerModule(L.LightningModule):
         return self(batch)
 
     # ----------------------------------------------------------- optimisation
+    def _time_fraction(self) -> Callable[[], float] | None:
+        """With trainer.max_time, the share of it used so far (the schedule follows it; see schedule.py)."""
+        timer = next((c for c in self.trainer.callbacks if isinstance(c, Timer)), None)
+        if timer is None or timer.time_remaining("train") is None:
+            return None
+        return _timer_fraction(timer)
+
     def configure_optimizers(self):
         hp = self.hparams
         # Not fused: Lightning refuses gradient clipping with a fused optimiser under mixed precision, and
@@ -194,8 +202,16 @@ class GraphormerModule(L.LightningModule):
         optimizer = torch.optim.AdamW(params, lr=hp.lr, betas=tuple(hp.betas), eps=hp.eps,
                                       weight_decay=hp.weight_decay)
         total = max(1, int(self.trainer.estimated_stepping_batches))
-        schedule = warmup_linear_decay(optimizer, total_steps=total, warmup=hp.warmup, peak_lr=hp.lr, end_lr=hp.end_lr)
+        schedule = warmup_linear_decay(optimizer, total_steps=total, warmup=hp.warmup, peak_lr=hp.lr, end_lr=hp.end_lr,
+                                       time_fraction=self._time_fraction())
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def _timer_fraction(timer: Timer) -> Callable[[], float]:
+    def fraction() -> float:
+        elapsed, remaining = timer.time_elapsed("train"), timer.time_remaining("train")
+        return elapsed / max(1e-9, elapsed + (remaining or 0.0))
+    return fraction
 
 
 def _flatten_state(module, state_dict, prefix, local_metadata) -> None:

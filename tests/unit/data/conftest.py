@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-
-
-def shared_data_dir() -> Path:
-    env = os.environ.get("GRAPHORMER_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[3].parent / "shared" / "data"
-
-
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """/work/shared/data (or $GRAPHORMER_SHARED_DATA): real datasets in upstream layouts, read-only."""
-    path = shared_data_dir()
-    if not (path / "README.md").is_file():
-        pytest.skip(f"offline datasets not found at {path} (set GRAPHORMER_SHARED_DATA)")
-    return path
 
 
 @pytest.fixture(scope="session")

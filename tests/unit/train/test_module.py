@@ -119,3 +119,19 @@ def test_training_module_and_model_agree(tmp_path):
     assert wrapped.hparams.lr == 1e-3 and wrapped.task == "classification"
     with torch.no_grad():
         assert torch.equal(wrapped(batch), m(batch))
+
+
+def test_time_capped_schedule_follows_the_clock_when_it_runs_out_first():
+    from graphormer.train.schedule import warmup_linear_decay
+
+    clock = {"used": 0.0}
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    factor = warmup_linear_decay(opt, 1000, 0.1, 1.0, 0.0, time_fraction=lambda: clock["used"]).lr_lambdas[0]
+    assert [factor(0), factor(50), factor(100), factor(550)] == pytest.approx([0.01, 0.5, 1.0, 0.5])
+    clock["used"] = 0.55  # step 10, but 55 % of the time budget gone: half-way down the decay
+    assert factor(10) == pytest.approx(0.5)
+    clock["used"] = 1.0
+    assert factor(10) == pytest.approx(0.0)
+    # without a time budget the schedule is the step schedule, unchanged
+    plain = warmup_linear_decay(opt, 1000, 0.1, 1.0, 0.0).lr_lambdas[0]
+    assert [plain(0), plain(99), plain(550)] == pytest.approx([0.01, 1.0, 0.5])
