@@ -100,6 +100,7 @@ class MoleculeDataModule(L.LightningDataModule):
         corpus_size: int | None = None,
         exclude: Sequence[str] = (),
         descriptor_scaler=None,
+        expect_targets: Sequence[str] | None = None,
         **unused,
     ):
         super().__init__()
@@ -137,6 +138,8 @@ class MoleculeDataModule(L.LightningDataModule):
         self.progress = progress
         # model.extra_features=rdkit2d: every molecule also carries its scaled RDKit descriptors (cached)
         self.descriptor_scaler = descriptor_scaler
+        # evaluate: the checkpoint's target names, checked before any featurization
+        self.expect_targets = list(expect_targets) if expect_targets is not None else None
         self.datasets: dict[str, GraphDataset] = {}
         self.tables: dict[str, MoleculeTable] = {}
         self.summary: str | None = None
@@ -151,6 +154,9 @@ class MoleculeDataModule(L.LightningDataModule):
         # One process at a time reads (and, if needed, downloads) a source; other DDP ranks wait here.
         with file_lock(cache / f"source-{source}-{self.name}".replace("/", "_")):
             table = load_table(**self.source_args, task=self.task, cache_dir=cache)
+        if self.expect_targets is not None and list(table.target_names) != self.expect_targets:
+            raise DataError(f"the checkpoint predicts {self.expect_targets} but the data has targets "
+                            f"{list(table.target_names)} (choose them with data.target_columns)")
         self.task = self.task or table.meta.get("task", "regression")
         self.class_names = table.class_names
         store, usable = build_store(table, allow_valence_errors=self.allow_valence_errors, max_atoms=self.max_atoms,

@@ -8,7 +8,6 @@ import lightning as L
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from graphormer.data.datamodule import MoleculeDataModule
-from graphormer.errors import DataError
 from graphormer.model.molecule import MoleculeModel
 from graphormer.train.module import GraphormerModule
 
@@ -19,12 +18,10 @@ def evaluate(cfg: DictConfig, run_dir: Path | None) -> dict[str, float]:
     model = MoleculeModel.load(str(path))
     datamodule = MoleculeDataModule(**OmegaConf.to_container(cfg.data, resolve=True), max_hops=model.max_hops,
                                     seed=cfg.seed, run_dir=str(run_dir) if run_dir is not None else None,
-                                    legacy_drop_node0=model.legacy_drop_node0)
-    datamodule.setup("test")
+                                    legacy_drop_node0=model.legacy_drop_node0,
+                                    descriptor_scaler=model.descriptors, expect_targets=model.target_names)
+    datamodule.setup("test")  # a target mismatch is reported before any featurization
     print(datamodule.summary)
-    if list(datamodule.target_names) != model.target_names:
-        raise DataError(f"the checkpoint predicts {model.target_names} but the data has "
-                        f"targets {list(datamodule.target_names)}")
     splits = ["train", "val", "test"] if cfg.split == "all" else [cfg.split]
     trainer = L.Trainer(accelerator=cfg.device, devices=1, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False)

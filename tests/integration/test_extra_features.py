@@ -50,6 +50,16 @@ def test_descriptor_features_train_predict_and_refuse_export(tmp_path: Path):
     np.testing.assert_allclose(predicted, expected, rtol=1e-5, atol=1e-4)
     assert not np.allclose(shuffled, expected, atol=1e-4)  # the head does read the descriptors
 
+    # evaluate computes the descriptors too; a file whose targets differ is refused before featurization
+    proc = graphormer("evaluate", f"ckpt_path={ckpt}", "data=csv", f"data.path={data}", "split=test", cwd=tmp_path)
+    assert "mae=" in proc.stdout and "molecules=15" in proc.stdout
+    other = tmp_path / "other.csv"
+    other.write_text("smiles,y\n" + "\n".join(f"{s},1.0" for s, _ in rows[:20]) + "\n")
+    proc = graphormer("evaluate", f"ckpt_path={ckpt}", "data=csv", f"data.path={other}",
+                      f"data.cache_dir={tmp_path / 'cache2'}", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "the checkpoint predicts ['tpsa'] but the data has targets ['y']" in proc.stderr
+    assert not list((tmp_path / "cache2").glob("graphs-*"))
+
     proc = graphormer("export", f"ckpt_path={ckpt}", f"output={tmp_path / 'm.onnx'}", cwd=tmp_path, check=False)
     assert proc.returncode == 2 and "RDKit descriptors" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
