@@ -24,8 +24,10 @@ def featurize(smiles: list[str], kind: str) -> np.ndarray:
         return np.array([gen.GetFingerprintAsNumPy(m) if m is not None else np.zeros(2048) for m in mols],
                         dtype=np.float32)
     names = [n for n, _ in Descriptors._descList]
-    rows = [[Descriptors.CalcMolDescriptors(m).get(n, np.nan) for n in names] if m is not None
-            else [np.nan] * len(names) for m in mols]
+    rows = []
+    for m in mols:
+        values = Descriptors.CalcMolDescriptors(m) if m is not None else {}
+        rows.append([values.get(n, np.nan) for n in names])
     x = np.asarray(rows, dtype=np.float64)
     x[~np.isfinite(x)] = np.nan
     return np.nan_to_num(np.clip(x, -1e6, 1e6), nan=0.0).astype(np.float32)
