@@ -14,6 +14,9 @@ from graphormer.train.run import build_module, extra_features, fit_and_test, pre
 
 HEAD_KEYS = ("embed_out.weight", "lm_output_learned_bias")
 WIDENED = ("head_transform.weight",)  # its input width grows with model.extra_features
+# What `finetune pretrained=<name>` adds at the head unless finetune.model.extra_features says otherwise:
+# the descriptors won on the validation splits of docs/finetuning.md.
+PRETRAINED_FEATURES = "rdkit2d"
 
 
 def freeze(module: GraphormerModule, embeddings: bool, layers: int) -> int:
@@ -48,6 +51,8 @@ def finetune(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     source = starting_checkpoint(cfg)
     pretrained = MoleculeModel.load(source)
     changes = {k: v for k, v in OmegaConf.to_container(cfg.finetune.model, resolve=True).items() if v is not None}
+    if cfg.get("pretrained") and "extra_features" not in changes:
+        changes["extra_features"] = PRETRAINED_FEATURES
     model_hparams = {**pretrained.arch, **changes}
     inherited = pretrained.descriptors.to_dict() if pretrained.descriptors else None
     model_hparams, descriptors = extra_features(model_hparams, inherited)
