@@ -12,12 +12,13 @@ its sha256. An existing file is only checked. Then:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
+
+from graphormer.files import sha256_of
 
 SHA256 = "786f0313aa6b9ba5514df685f885742a70ea8d86f1a4fa48115f7f80a634265c"
 SIZE = 10_238_967
@@ -25,17 +26,9 @@ MEMBER = "moses/dataset/data/train.csv.gz"
 WHEEL = "molsets==0.3.1"
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check(path: Path) -> bool:
-    ok = path.stat().st_size == SIZE and sha256(path) == SHA256
-    print(f"{path}: {'ok' if ok else 'MISMATCH'} (sha256 {SHA256 if ok else sha256(path)})")
+    ok = path.stat().st_size == SIZE and sha256_of(path) == SHA256
+    print(f"{path}: {'ok' if ok else 'MISMATCH'} (sha256 {SHA256 if ok else sha256_of(path)})")
     return ok
 
 

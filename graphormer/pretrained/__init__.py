@@ -7,25 +7,17 @@ are self-describing inference checkpoints (`MoleculeModel.save`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from importlib import resources
 from pathlib import Path
 
 from graphormer.errors import DataError
+from graphormer.files import sha256_of
 
 
 def manifest() -> dict:
     """name -> {file, sha256, bytes, embeddings of fixed molecules, training facts}."""
     return json.loads(resources.files(__name__).joinpath("manifest.json").read_text())
-
-
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def pretrained_path(name: str) -> Path:
