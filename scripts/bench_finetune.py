@@ -284,6 +284,8 @@ def main() -> int:
     parser.add_argument("--venv", default=str(REPO / ".venv-chemprop"), help="the peer venv (see set-up)")
     parser.add_argument("--work", default=str(REPO / "outputs" / "bench_finetune"))
     parser.add_argument("--out", default=str(REPO / "docs" / "finetuning.md"))
+    parser.add_argument("--report-only", action="store_true",
+                        help="write the report from <work>/results.jsonl without running anything")
     args = parser.parse_args()
     root, work, venv = Path(args.data_root), Path(args.work), Path(args.venv)
     if not (venv / "bin" / "chemprop").exists():  # chemprop sets every run's time budget
@@ -294,7 +296,7 @@ def main() -> int:
     results = [json.loads(line) for line in log_path.read_text().splitlines()] if log_path.exists() else []
     done = {(r["set"], r["method"], r["seed"]) for r in results}
     sets = [prepare_set(name, root, work / "data") for name in args.sets]
-    for seed_rank in range(max(len(args.seeds), len(args.seeds_large or []))):
+    for seed_rank in range(0 if args.report_only else max(len(args.seeds), len(args.seeds_large or []))):
         for spec in sets:
             seeds = args.seeds_large if (spec["name"] == "tox21" and args.seeds_large) else args.seeds
             if seed_rank >= len(seeds):
