@@ -15,7 +15,8 @@ from graphormer.data.table import DataError
 
 CONFIG_DIR = Path(graphormer.configs.__file__).parent / "data"
 CONFIGS = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
-RUNTIME_ARGS = {"max_hops", "legacy_drop_node0", "seed", "run_dir", "progress"}  # set by the train function
+RUNTIME_ARGS = {"max_hops", "legacy_drop_node0", "seed", "run_dir", "progress",  # set by the train function
+                "descriptor_scaler", "expect_targets"}  # from the model (extra_features) / checkpoint (evaluate)
 
 
 def compose(name: str, *overrides: str):
