@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from graphormer.chem.descriptors import DescriptorScaler, calc_descriptors, default_descriptor_names
@@ -42,6 +43,7 @@ def _last_step(run_dir: Path) -> int:
         return -1
 
 
+@pytest.mark.slow  # ~130 s: three CLI runs; the fast suite's resume exactness is test_reliability.py's
 def test_pretraining_targets_and_exact_resume(tmp_path):
     corpus = tmp_path / "corpus.csv"
     smiles = [s for s, _ in nci_rows(220) if len(s) < 80][:160]
