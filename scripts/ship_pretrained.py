@@ -59,6 +59,7 @@ def main() -> int:
     parser.add_argument("--file", default="slim_descriptors.pt")
     args = parser.parse_args()
 
+    from graphormer.chem import smiles_to_graph
     from graphormer.chem.descriptors import DescriptorScaler
     from graphormer.inference import Predictor
     from graphormer.model.molecule import MoleculeModel
@@ -72,8 +73,7 @@ def main() -> int:
     assert scaler.names == model.target_names, "the scaling does not belong to this run's targets"
     scaler.save(REPO / "graphormer" / "chem" / "descriptor_scaling.json")
     facts = curve(args.run / "metrics.csv", REPO / "docs" / "pretrained_curve.png")
-    embeddings = Predictor([model]).embed_graphs(
-        [__import__("graphormer.chem", fromlist=["smiles_to_graph"]).smiles_to_graph(s) for s in FIXED_MOLECULES])
+    embeddings = Predictor([model]).embed_graphs([smiles_to_graph(s) for s in FIXED_MOLECULES])
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                             text=True).stdout.strip()
     manifest_path = REPO / "graphormer" / "pretrained" / "manifest.json"

@@ -18,39 +18,21 @@ import numpy as np
 
 from graphormer.chem.descriptors import DescriptorScaler, default_descriptor_names
 from graphormer.data.descriptors import descriptor_matrix
-from graphormer.data.table import DataError, MoleculeTable, SkippedRow
+from graphormer.data.table import DataError, MoleculeTable, SkippedRow, open_text
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CORPUS = "moses/train.csv.gz"
 
 
-def _open(path: Path):
-    return gzip.open(path, "rt", newline="") if path.suffix == ".gz" else open(path, newline="")
-
-
 def read_smiles_column(path: Path, column: str | None = None) -> list[str]:
     """The SMILES column (by name, else the first column) of a CSV with a header."""
-    with _open(path) as handle:
+    with open_text(path) as handle:
         reader = csv.reader(handle)
         header = next(reader)
         lower = [h.strip().lower() for h in header]
         index = lower.index(column.lower()) if column else (lower.index("smiles") if "smiles" in lower else 0)
         return [row[index] for row in reader if row]
-
-
-def canonical(smiles: Iterable[str]) -> set[str]:
-    from rdkit import Chem
-
-    from graphormer.chem.parse import quiet_rdkit
-
-    out = set()
-    with quiet_rdkit():
-        for s in smiles:
-            mol = Chem.MolFromSmiles(s)
-            if mol is not None:
-                out.add(Chem.MolToSmiles(mol))
-    return out
 
 
 def test_split_smiles(root: Path, name: str) -> list[str]:
@@ -63,7 +45,7 @@ def test_split_smiles(root: Path, name: str) -> list[str]:
     if name == "moleculeace":
         out = []
         for path in sorted(folder.glob("*.csv*")):
-            with _open(path) as handle:
+            with open_text(path) as handle:
                 out += [row["smiles"] for row in csv.DictReader(handle) if row.get("split") == "test"]
         return out
     raise DataError(f"data.exclude: unknown dataset {name!r} (ogbg_<name> folders or moleculeace)")
@@ -94,9 +76,9 @@ def load_corpus(path: str | Path | None, root: str | Path, *, size: int | None, 
         if not folder.exists():
             log.warning("data.exclude: %s not found; its test molecules are not removed", folder)
             continue
-        held_out |= canonical(test_split_smiles(root, name))
+        held_out |= set(canonical(test_split_smiles(root, name)))
     if held_out:
-        keep = [s not in held_out for s in _canonical_list(smiles)]
+        keep = [s not in held_out for s in canonical(smiles)]
         skipped = [SkippedRow(int(r), s, "in a held-out test split") for r, s, k in zip(rows, smiles, keep) if not k]
         rows = rows[np.asarray(keep, dtype=bool)]
         smiles = [s for s, k in zip(smiles, keep) if k]
@@ -114,7 +96,8 @@ def load_corpus(path: str | Path | None, root: str | Path, *, size: int | None, 
     return table
 
 
-def _canonical_list(smiles: Sequence[str]) -> list[str]:
+def canonical(smiles: Iterable[str]) -> list[str]:
+    """RDKit canonical SMILES, in order (an unparsable one is kept as written)."""
     from rdkit import Chem
 
     from graphormer.chem.parse import quiet_rdkit
