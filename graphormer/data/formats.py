@@ -1,9 +1,20 @@
-"""Readers for the user's own molecule files: CSV, SDF and SMILES files, each turned into `Records`.
+"""The one reader family for molecule files: CSV/TSV, SMILES files and SDF, each turned into `Records`.
 
-SDF records are converted to SMILES here (RDKit, unsanitized, so a broken molecule still reaches the
-featurizer and gets its precise reason there); a record RDKit cannot read at all is reported with its
-record number. In .smi files, columns are whitespace-separated, the SMILES comes first, and a first line
-whose first word is "smiles" is a header.
+Training tables (`build_table`) and prediction inputs (`inference.readers.InputReader`) both read files through
+`file_records`, so a file means the same thing to `train` and to `predict`. The rules (also in the README):
+
+* The format comes from the extension (`.gz` ignored): `.sdf/.sd/.mol` SDF, `.smi/.smiles/.ism/.txt`
+  SMILES file, anything else delimited text (`.tsv` tab, otherwise detected: tab, ';' or ',').
+* Delimited text: '#' lines are comments, blank lines are ignored; a first line whose SMILES cell (the named or
+  numbered `smiles_column`, or any cell when none is given) is a molecule is data, not a header.
+* SMILES files: whitespace-separated, the SMILES first; a first word `smiles` or `smi` makes the line a header;
+  the last column keeps its spaces (a name such as "phenol, technical grade").
+* SDF: columns `name` (the title line), `smiles` (written from the structure), then the data fields of the first
+  readable record. Records are read with RDKit's sanitization, so stereochemistry from wedges or 3D
+  coordinates is kept; a record that fails it is written as SMILES from its unsanitized form, and the featurizer
+  then says why it cannot be used (the same reason a bad SMILES gets). A record RDKit cannot read at all is
+  reported as "unreadable SDF record".
+* Rows are numbered 1, 2, ... among the file's data records (header, comments and blank lines not counted).
 """
 
 from __future__ import annotations
@@ -12,10 +23,12 @@ import gzip
 from pathlib import Path
 from typing import Iterator
 
+from graphormer.chem.parse import quiet_rdkit
 from graphormer.data.table import (READ_ERRORS, DataError, Records, check_file, csv_records, is_number_or_missing,
                                    open_text)
 
 FORMATS = ("csv", "sdf", "smi")
+SMI_HEADER_WORDS = ("smiles", "smi")
 
 
 def file_format(path: str | Path, declared: str | None = None) -> str:
@@ -40,59 +53,63 @@ def numeric_columns(records: Records, exclude: set[int]) -> list[int]:
 
 
 # -------------------------------------------------------------------------------------------------- SDF
-def _sdf_molecules(path: Path) -> Iterator:
-    from rdkit import Chem, RDLogger
-
-    RDLogger.DisableLog("rdApp.*")  # the reason for a bad record is reported per row instead
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as handle:
-            yield from Chem.ForwardSDMolSupplier(handle, sanitize=False, removeHs=False)
-    except READ_ERRORS as err:
-        raise DataError(f"{path}: cannot read file ({type(err).__name__}: {err})") from None
-    finally:
-        RDLogger.EnableLog("rdApp.*")
+def _open_binary(path: Path):
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
 
 
-def _mol_smiles(mol) -> str:
+def _sdf_pairs(path: Path) -> Iterator:
+    """(sanitized mol or None, unsanitized mol or None) per record: two suppliers in lockstep."""
     from rdkit import Chem
 
-    mol.UpdatePropertyCache(strict=False)
-    return Chem.MolToSmiles(mol)
+    try:
+        with quiet_rdkit(), _open_binary(path) as handle, _open_binary(path) as raw_handle:
+            raw = Chem.ForwardSDMolSupplier(raw_handle, sanitize=False, removeHs=False)
+            yield from zip(Chem.ForwardSDMolSupplier(handle), raw)
+    except READ_ERRORS as err:
+        raise DataError(f"{path}: cannot read file ({type(err).__name__}: {err})") from None
 
 
-def _sdf_property_names(path: Path) -> list[str]:
-    for mol in _sdf_molecules(path):
-        if mol is not None:
-            return list(mol.GetPropNames())
-    raise DataError(f"{path}: no readable SDF record")
+def _structure_smiles(mol, unsanitized) -> tuple[str, str | None]:
+    """The record's SMILES and, when there is none, why."""
+    from rdkit import Chem
 
-
-SDF_CONVERTER_VERSION = "sdf-smiles-1"  # bump when the SDF → SMILES rule changes (names the cached CSV)
+    if unsanitized is None:
+        return "", "unreadable SDF record"
+    if unsanitized.GetNumAtoms() == 0:
+        return "", "empty molecule (no atoms)"
+    if mol is not None:
+        return Chem.MolToSmiles(mol), None
+    try:
+        unsanitized.UpdatePropertyCache(strict=False)
+        return Chem.MolToSmiles(unsanitized), None
+    except Exception as err:  # RDKit raises assorted types on broken structures
+        return "", f"unreadable SDF record (cannot write SMILES for the structure: {err})"
 
 
 def _sdf_reader(path: Path) -> Records:
-    props = _sdf_property_names(path)
-    columns = ["smiles"] + [p for p in props if p.lower() != "smiles"]
+    props = next(([*m.GetPropNames()] for pair in _sdf_pairs(path) for m in pair if m is not None), None)
+    if props is None:
+        raise DataError(f"{path}: no molecules in the file (no readable SDF record)")
+    columns = ["name", "smiles", *props]
 
     def read():
-        for number, mol in enumerate(_sdf_molecules(path), start=1):
-            if mol is None:
-                yield number, None, "unreadable SDF record"
+        for number, (mol, unsanitized) in enumerate(_sdf_pairs(path), start=1):
+            smiles, problem = _structure_smiles(mol, unsanitized)
+            source = mol if mol is not None else unsanitized
+            if source is None:
+                yield number, ["", "", *[""] * len(props)], problem
                 continue
-            try:
-                smiles = _mol_smiles(mol)
-            except Exception as err:  # RDKit raises assorted types on broken structures
-                yield number, None, f"cannot write SMILES for the structure ({err})"
-                continue
-            values = mol.GetPropsAsDict(includePrivate=False, includeComputed=False)
-            yield number, [smiles] + [str(values.get(c, "")) for c in columns[1:]], None
+            name = source.GetProp("_Name") if source.HasProp("_Name") else ""
+            yield number, [name, smiles, *[source.GetProp(p) if source.HasProp(p) else "" for p in props]], problem
 
-    return Records(str(path), columns, read, smiles_column=0, files=[str(path)])
+    return Records(str(path), columns, read, smiles_column=1, files=[str(path)])
+
+
+SDF_CONVERTER_VERSION = "sdf-smiles-2"  # bump when the SDF → SMILES rule changes (names the cached CSV)
 
 
 def sdf_records(path: str | Path, cache_dir: str | Path | None = None) -> Records:
-    """One record per SDF molecule block: column "smiles" (from the structure) then its data fields.
+    """One record per SDF molecule block (see the module's rules).
 
     With `cache_dir`, the conversion to SMILES happens once and is kept there (no RDKit on later runs).
     """
@@ -105,49 +122,56 @@ def sdf_records(path: str | Path, cache_dir: str | Path | None = None) -> Record
         key = f"{file_digest(path)[:24]}-{SDF_CONVERTER_VERSION}"
         out = Path(cache_dir) / f"sdf-{path.name.split('.')[0]}-{key}.csv.gz"
         records = materialized(lambda: _sdf_reader(path), out, str(path), [str(path)])
-    records.default_targets = numeric_columns(records, exclude={0})
+        records.smiles_column = 1
+    records.default_targets = numeric_columns(records, exclude={0, 1})
     return records
 
 
 # -------------------------------------------------------------------------------------------------- SMI
 def smi_records(path: str | Path) -> Records:
-    """Whitespace-separated SMILES files; '#' lines are comments; an optional header starts with 'smiles'."""
+    """Whitespace-separated SMILES files (see the module's rules)."""
     path = check_file(path)
 
-    def lines() -> Iterator[list[str]]:
+    def lines() -> Iterator[str]:
         try:
             with open_text(path) as handle:
                 for line in handle:
                     if line.strip() and not line.lstrip().startswith("#"):
-                        yield line.split()
+                        yield line.strip()
         except READ_ERRORS as err:
             raise DataError(f"{path}: cannot read file ({type(err).__name__}: {err})") from None
 
     first = next(lines(), None)
     if first is None:
-        raise DataError(f"{path}: file is empty")
-    has_header = first[0].lower() == "smiles"
-    columns = first if has_header else ["smiles"] + [f"column_{i}" for i in range(1, len(first))]
+        raise DataError(f"{path}: no molecules in the file (it is empty)")
+    words = first.split()
+    has_header = words[0].lower() in SMI_HEADER_WORDS
+    columns = words if has_header else ["smiles", *(f"column_{i}" for i in range(1, len(words)))]
 
     def read():
         stream = lines()
         if has_header:
             next(stream, None)
         width = len(columns)
-        for number, cells in enumerate(stream, start=1):
-            # A name with spaces would split into several cells: keep the SMILES and numbers in place.
-            yield number, (cells + [""] * (width - len(cells)))[:width], None
+        for number, line in enumerate(stream, start=1):
+            cells = line.split(maxsplit=width - 1)  # the last column keeps its spaces
+            yield number, cells + [""] * (width - len(cells)), None
 
     records = Records(str(path), columns, read, smiles_column=0, files=[str(path)])
     records.default_targets = numeric_columns(records, exclude={0})
     return records
 
 
-def file_records(path: str | Path, fmt: str | None = None, cache_dir: str | Path | None = None) -> Records:
-    """Records of a user file in any supported format (`cache_dir` keeps converted SDF files)."""
+def file_records(path: str | Path, fmt: str | None = None, cache_dir: str | Path | None = None,
+                 smiles_column: str | int | None = None) -> Records:
+    """Records of a molecule file in any supported format (`cache_dir` keeps converted SDF files).
+
+    `smiles_column` (delimited text only) tells whether a first line is a header: it is not when that cell is a
+    molecule.
+    """
     kind = file_format(path, fmt)
     if kind == "sdf":
         return sdf_records(path, cache_dir)
     if kind == "smi":
         return smi_records(path)
-    return csv_records(path, has_header="auto")
+    return csv_records(path, has_header="auto", smiles_column=smiles_column)

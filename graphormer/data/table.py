@@ -206,6 +206,16 @@ def first_line_is_data(cells: Sequence[str], smiles_index: int | None = None, de
     return any(molecules) and all(m or n for m, n in zip(molecules, numbers))
 
 
+def _position(smiles_column: str | int | None, head: Sequence[str]) -> int | None:
+    """The SMILES column's position in a first line that may be data: None when not given as a position or
+    when it names a column of the line (then the line is a header)."""
+    if isinstance(smiles_column, str) and smiles_column.lstrip("-").isdigit() and smiles_column not in head:
+        smiles_column = int(smiles_column)
+    if isinstance(smiles_column, int) and -len(head) <= smiles_column < len(head):
+        return smiles_column
+    return None
+
+
 def headerless_columns(path: str | Path, width: int, smiles_index: int) -> list[str]:
     """Column names for a file whose first line is data (and says so in the log): smiles, column_<i>."""
     names = [f"column_{i}" if i != smiles_index else "smiles" for i in range(width)]
@@ -215,13 +225,14 @@ def headerless_columns(path: str | Path, width: int, smiles_index: int) -> list[
 
 
 def csv_records(path: str | Path, has_header: bool | str = True, column_names: Sequence[str] | None = None,
-                delimiter: str | None = None) -> Records:
+                delimiter: str | None = None, smiles_column: str | int | None = None) -> Records:
     """Records of a CSV file (optionally gzipped). Lines starting with '#' are comments; blank lines are ignored.
 
     `delimiter=None` detects it from the first lines (`detect_delimiter`); ';'-separated files may write
     decimal commas in their number cells, as spreadsheets in comma-decimal locales do.
     `has_header="auto"`: a first line made of molecules and numbers is data (`first_line_is_data`), and the
-    columns are then named by `headerless_columns`.
+    columns are then named by `headerless_columns`. With `smiles_column` known, only that cell decides: the first
+    line is data when it is a molecule (a named column that the first line holds makes it a header).
     """
     path = check_file(path)
 
@@ -242,12 +253,15 @@ def csv_records(path: str | Path, has_header: bool | str = True, column_names: S
     head = next(_read_guarded(path, rows), None)
     if head is None:
         raise DataError(f"{path}: file is empty")
-    smiles_column = 0
+    default_smiles = 0
     if has_header == "auto":
-        has_header = not first_line_is_data(head, decimal_comma=sep == ";")
+        position = _position(smiles_column, head)
+        has_header = not first_line_is_data(head, position, decimal_comma=sep == ";")
         if not has_header:
-            smiles_column = next(i for i, cell in enumerate(head) if cell.strip() and _is_molecule(cell.strip()))
-            column_names = column_names or headerless_columns(path, len(head), smiles_column)
+            default_smiles = position if position is not None else next(
+                i for i, cell in enumerate(head) if cell.strip() and _is_molecule(cell.strip()))
+            default_smiles %= len(head)
+            column_names = column_names or headerless_columns(path, len(head), default_smiles)
     if has_header:
         columns = [h.strip() for h in head]
     else:
@@ -259,9 +273,9 @@ def csv_records(path: str | Path, has_header: bool | str = True, column_names: S
             next(stream, None)
         width = len(columns)
         for number, record in enumerate(stream, start=1):
-            yield number, record + [""] * (width - len(record)), None
+            yield number, (record + [""] * (width - len(record)))[:width], None
 
-    return Records(str(path), columns, read, smiles_column=smiles_column, files=[str(path)],
+    return Records(str(path), columns, read, smiles_column=default_smiles, files=[str(path)],
                    decimal_comma=sep == ";")
 
 

@@ -20,10 +20,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import torch
-from rdkit import Chem
 from tqdm.auto import tqdm
 
-from graphormer.chem import MolGraph, MoleculeError, mol_to_graph, smiles_to_graph
+from graphormer.chem import MolGraph, MoleculeError, smiles_to_graph
 from graphormer.data.collate import Collater
 from graphormer.errors import CheckpointError
 from graphormer.files import atomic_write
@@ -40,17 +39,11 @@ class Predictions:
 
 
 
-def graph_of(record_smiles: str | None, mol=None) -> MolGraph:
+def graph_of(smiles: str) -> MolGraph:
     """Featurize one input molecule; MoleculeError says why it cannot be used."""
-    if mol is not None:
-        if mol.GetNumAtoms() == 0:
-            raise MoleculeError(record_smiles or "", "empty molecule (no atoms)")
-        graph = mol_to_graph(mol)
-    else:
-        graph = smiles_to_graph(record_smiles)
+    graph = smiles_to_graph(smiles)
     if graph.num_nodes > MAX_ATOMS:
-        raise MoleculeError(record_smiles or "", f"too large: {graph.num_nodes} heavy atoms "
-                                                 f"(the model encodes at most {MAX_ATOMS})")
+        raise MoleculeError(smiles, f"too large: {graph.num_nodes} heavy atoms (the model encodes at most {MAX_ATOMS})")
     return graph
 
 
@@ -139,7 +132,7 @@ class Predictor:
                 errors[i] = record.error
                 continue
             try:
-                graphs.append(graph_of(record.smiles, record.mol))
+                graphs.append(graph_of(record.smiles))
                 where.append(i)
             except MoleculeError as err:
                 errors[i] = err.reason
@@ -153,8 +146,7 @@ class Predictor:
         if graphs:
             smiles = None
             if any(m.descriptors is not None for m in self.models):
-                smiles = [records[i].smiles if records[i].mol is None else Chem.MolToSmiles(records[i].mol)
-                          for i in where]
+                smiles = [records[i].smiles for i in where]
             m, s = self.predict_graphs(graphs, smiles)
             mean[where] = m
             if std is not None:
