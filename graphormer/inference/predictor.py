@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from graphormer.chem import MolGraph, MoleculeError, smiles_to_graph
 from graphormer.data.collate import Collater
+from graphormer.data.pyg import pyg_to_graphs
 from graphormer.errors import CheckpointError
 from graphormer.files import atomic_write
 from graphormer.graph import MAX_ATOMS
@@ -117,6 +118,11 @@ class Predictor:
         per_model = self._run(graphs, MoleculeModel.predict, len(self.output_names), self.models, smiles)
         std = per_model.std(axis=0) if len(self.models) > 1 else None
         return per_model.mean(axis=0), std
+
+    def predict_pyg(self, data, smiles: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Predictions (mean, std) for PyG graphs with OGB features: a `Batch`, a `Data` or a list of `Data`
+        (see `graphormer.data.pyg`); `smiles` only for models that read RDKit descriptors."""
+        return self.predict_graphs(pyg_to_graphs(data), smiles)
 
     def embed_graphs(self, graphs: list[MolGraph]) -> np.ndarray:
         """Graph-token embeddings of the first model, [graphs, width]."""
