@@ -1,9 +1,11 @@
-"""Golden loss trace: a tiny deterministic training run (tests/integration/test_reliability.py's reference
-run: 300 NCI molecules, 2-layer width-16 model with dropout, 3 epochs, seed 0, one thread) must reproduce
-the losses, learning rates and metrics stored in tests/golden/tiny_train.csv to a relative 1e-6.
+"""Golden loss trace: a tiny deterministic, dropout-free training run (300 NCI molecules, 2-layer width-16
+model, 3 epochs, seed 0, one thread; the reliability tests' settings with every dropout at 0) must reproduce the
+losses, learning rates and metrics stored in tests/golden/tiny_train.csv to a relative 1e-6.
 
-An unintended change anywhere on the path (featurization, split, sampler, collate, model, loss, optimiser,
-schedule, Lightning loop) shows up here. After an intended change, regenerate the trace and commit it:
+Without dropout the run draws random numbers only for the initial weights and the batch order, both seeded
+before use, so a change that merely adds or removes a random draw elsewhere (a new dropout site, FLAG) cannot
+move it: a moved value means the function of the model, data path, loss, optimiser or loop changed. After an
+intended change, regenerate the trace in a commit of its own that says why:
 
     GRAPHORMER_UPDATE_GOLDEN=1 python -m pytest tests/integration/test_golden.py
 
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_reliability import training_runs  # noqa: F401  (the shared session runs)
+from tests.integration.test_reliability import Run
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "tiny_train.csv"
 RTOL = 1e-6
@@ -49,8 +51,23 @@ def read_golden() -> dict[tuple[int, str], float]:
         return {(int(r["step"]), r["metric"]): float(r["value"]) for r in csv.DictReader(handle)}
 
 
-def test_tiny_run_matches_golden_trace(training_runs):  # noqa: F811
-    got = trace(training_runs["reference"].metrics())
+NO_DROPOUT = ["model.attention_dropout=0.0", "model.activation_dropout=0.0", "model.dropout=0.0"]
+
+
+@pytest.fixture(scope="module")
+def golden_run(tmp_path_factory, nci_csv) -> Run:
+    run = Run(tmp_path_factory.mktemp("golden"), "golden", nci_csv, *NO_DROPOUT)  # after TINY_RUN: these win
+    assert run.wait() == 0, run.stderr[-3000:]
+    return run
+
+
+def test_golden_run_has_no_dropout(golden_run):
+    config = (golden_run.dir / ".hydra" / "config.yaml").read_text()
+    assert config.count("dropout: 0.0") >= 3 and "dropout: 0.1" not in config
+
+
+def test_tiny_run_matches_golden_trace(golden_run):
+    got = trace(golden_run.metrics())
     if os.environ.get("GRAPHORMER_UPDATE_GOLDEN"):
         write_golden(got)
         pytest.skip(f"wrote {GOLDEN} ({len(got)} values)")
