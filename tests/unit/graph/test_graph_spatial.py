@@ -201,8 +201,9 @@ def _compare_with_oracle(graphs: list[dict], max_hops_values: tuple[int, ...], l
 # --------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("legacy", [False, True], ids=["fixed", "legacy"])
 def test_matches_reference_on_nci_sample(nci_graphs, extra_graphs, legacy):
-    sample = random.Random(0).sample(nci_graphs, 2000) + extra_graphs
-    assert sum(1 for g in sample if _components(g) > 1) > 40  # salts are in the sample
+    # 600 molecules keep the fast suite fast; test_matches_reference_on_all_nci (slow) checks all 4,999.
+    sample = random.Random(0).sample(nci_graphs, 600) + extra_graphs
+    assert sum(1 for g in sample if _components(g) > 1) > 10  # salts are in the sample
     molecules, pairs = _compare_with_oracle(sample, (5, 20), legacy, seed=1)
     assert molecules == 2 * len(sample) and pairs > 0
     print(f"\n{'legacy' if legacy else 'fixed'}: {molecules} molecule results, {pairs} pairs identical")
