@@ -16,6 +16,20 @@ from tests.conftest import nci_rows
 TINY = ["model.num_layers=2", "model.embed_dim=16", "model.ffn_dim=16", "model.num_heads=2",
         "trainer.max_epochs=2", "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1",
         "data.batch_size=32"]
+# Enough steps (15 epochs of 8 batches, a higher rate) for the tiny model to learn TPSA well past the mean
+# baseline: measured test MAE 14.1 against 25.0 on these 300 molecules.
+LEARNS = ["optim.lr=3e-3", "trainer.max_epochs=15"]
+
+
+def summary_fields(stdout: str) -> dict[str, str]:
+    """The fields of the last `test_<metric>=… baseline_<metric>=… checkpoint=…` line."""
+    line = [l for l in stdout.splitlines() if l.startswith("test_")][-1]
+    return dict(part.split("=", 1) for part in line.split())
+
+
+def assert_beats_baseline(fields: dict[str, str], margin: float = 0.8) -> None:
+    """The model learned: its test MAE is well under the training-mean baseline's."""
+    assert float(fields["test_mae"]) < margin * float(fields["baseline_mae"]), fields
 
 
 def graphormer(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
@@ -37,7 +51,7 @@ def trained(tmp_path_factory, nci_csv) -> tuple[Path, Path, str]:
     with open(data, "w", newline="") as handle:
         csv.writer(handle).writerows(rows)
     run = work / "run"
-    proc = graphormer("train", "data=csv", f"data.path={data}", f"hydra.run.dir={run}", *TINY, cwd=work)
+    proc = graphormer("train", "data=csv", f"data.path={data}", f"hydra.run.dir={run}", *TINY, *LEARNS, cwd=work)
     return work, run, proc.stdout
 
 
@@ -47,10 +61,8 @@ def test_train_reports_skipped_rows_and_summary(trained):
     with open(run / "skipped_rows.csv") as handle:
         skipped = list(csv.DictReader(handle))
     assert [(r["row"], r["smiles"]) for r in skipped] == [("5", "C1CC("), ("9", "CCO")]
-    summary = [line for line in out.splitlines() if line.startswith("test_mae=")]
-    assert summary, out
-    fields = dict(part.split("=", 1) for part in summary[-1].split())
-    assert float(fields["test_mae"]) > 0 and float(fields["baseline_mae"]) > 0
+    fields = summary_fields(out)
+    assert_beats_baseline(fields)
     assert fields["checkpoint"] == str(run / "checkpoints" / "best.ckpt")
     assert (run / "checkpoints" / "last.ckpt").is_file()
     assert (run / "metrics.csv").is_file() and (run / "split.csv").is_file()

@@ -8,19 +8,15 @@ import lightning as L
 import pytest
 import torch
 
-from tests.integration.test_cli import TINY, graphormer
-
-
-def _summary(stdout: str) -> dict[str, str]:
-    line = [l for l in stdout.splitlines() if l.startswith("test_mae=")][-1]
-    return dict(part.split("=", 1) for part in line.split())
+from tests.integration.test_cli import LEARNS, TINY, assert_beats_baseline, graphormer
+from tests.integration.test_cli import summary_fields as _summary
 
 
 def test_bf16_mixed_training_runs_and_learns(tmp_path, nci_csv):
-    proc = graphormer("train", "data=csv", f"data.path={nci_csv}", *TINY, "trainer.precision=bf16-mixed",
+    proc = graphormer("train", "data=csv", f"data.path={nci_csv}", *TINY, *LEARNS, "trainer.precision=bf16-mixed",
                       f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
     summary = _summary(proc.stdout)
-    assert math.isfinite(float(summary["test_mae"]))
+    assert_beats_baseline(summary)
     state = torch.load(summary["checkpoint"], map_location="cpu", weights_only=False)["state_dict"]
     assert all(v.dtype in (torch.float32, torch.int64) for v in state.values())  # weights stay fp32
 
