@@ -1,6 +1,6 @@
 """The weights shipped in the package: checksum checked on load, the recorded embeddings of three fixed
 molecules, descriptor predictions that track RDKit's, and `finetune pretrained=slim` from a non-editable
-install with no network and no source tree."""
+install with no network and no source tree, which also converts a HuggingFace safetensors folder."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def test_recorded_embeddings_and_descriptor_predictions():
     assert np.corrcoef(predicted[:, tpsa], truth[:, tpsa])[0, 1] > 0.8
 
 
-def test_finetune_pretrained_from_a_non_editable_install(tmp_path):
+def test_non_editable_install_finetunes_and_converts_safetensors(tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     python = venv / "bin" / "python"
@@ -81,3 +81,18 @@ def test_finetune_pretrained_from_a_non_editable_install(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "fine-tuning from slim: head replaced (1 outputs)" in proc.stdout
     assert "test_mae=" in proc.stdout and (tmp_path / "run" / "checkpoints" / "best.ckpt").is_file()
+
+    # The same install imports a HuggingFace `save_pretrained` folder, which holds model.safetensors: the
+    # package declares what reading it needs.
+    proc = subprocess.run([str(python), "-c", "import importlib.metadata as m; print(m.requires('graphormer'))"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    assert "safetensors" in proc.stdout
+    from tests.unit.inference.test_convert_hf import _random_hf_model
+
+    _random_hf_model(3, num_classes=1).save_pretrained(tmp_path / "hf")
+    assert (tmp_path / "hf" / "model.safetensors").is_file() and not (tmp_path / "hf" / "pytorch_model.bin").exists()
+    proc = subprocess.run([str(python), "-m", "graphormer", "convert", "source=hf", f"path={tmp_path / 'hf'}",
+                           f"output={tmp_path / 'hf.ckpt'}", "target_names=[y]"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert MoleculeModel.load(tmp_path / "hf.ckpt").output_names == ["y"]
