@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import shlex
 import time
 from pathlib import Path
 
+import hydra
 import lightning as L
 import numpy as np
 import torch
@@ -23,8 +25,7 @@ from graphormer.configs.overrides import check_trainer_keys
 from graphormer.train.metrics import TaskMetrics
 from graphormer.train.module import GraphormerModule
 from graphormer.train.report import rows_and_skipped, write_plots, write_results
-from graphormer.train.resume import (ResumableCSVLogger, ResumableDataModule, ResumableTensorBoardLogger,
-                                     ResumeState, SafeCheckpointIO, SaveLast, StopOnInterrupt)
+from graphormer.train.resume import ResumableDataModule, ResumeState, SafeCheckpointIO, SaveLast, StopOnInterrupt
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +33,26 @@ MONITOR = {"regression": ("mae", "min"), "classification": ("rocauc", "max"), "m
 
 
 def make_logger(cfg: DictConfig, run_dir: Path, resume: bool = False):
-    name = cfg.logger.name
-    if name == "csv":  # keeps the earlier rows of metrics.csv when resuming
-        return ResumableCSVLogger(save_dir=run_dir, resume=resume)
-    if name == "tensorboard":  # hides the earlier events of the steps a resumed run logs again
-        return ResumableTensorBoardLogger(save_dir=run_dir)
-    if name == "wandb":
-        return L.pytorch.loggers.WandbLogger(project=cfg.logger.project, entity=cfg.logger.entity,
-                                             offline=cfg.logger.offline, save_dir=str(run_dir),
-                                             config=OmegaConf.to_container(cfg, resolve=True))
-    if name in (None, "none"):
+    """The Lightning logger `logger._target_` names (any Lightning logger class), writing into the run directory.
+
+    Each gets `save_dir`; loggers that continue a run (`resume` argument) learn whether this one does; WandbLogger
+    gets the composed config.
+    """
+    spec = cfg.get("logger")
+    if spec is None or spec.get("_target_") is None:
         return False
-    raise DataError(f"unknown logger {name!r} (choices: csv, tensorboard, wandb, none)")
+    try:
+        target = hydra.utils.get_class(spec._target_)
+    except Exception as err:  # an unknown module or class name
+        cause = err.__cause__ or err
+        raise ConfigError(f"logger._target_={spec._target_}: cannot import it ({type(cause).__name__}: "
+                          f"{str(cause).splitlines()[0]})") from None
+    run_args: dict = {"save_dir": str(run_dir)}
+    if "resume" in inspect.signature(target).parameters:
+        run_args["resume"] = resume
+    if issubclass(target, L.pytorch.loggers.WandbLogger):
+        run_args["config"] = OmegaConf.to_container(cfg, resolve=True)
+    return hydra.utils.instantiate(spec, _partial_=True)(**run_args)  # `config` is also instantiate's own name
 
 
 def resolve_checkpoint(ckpt_path: str | None, resume: bool, run_dir: Path) -> str | None:
@@ -128,13 +137,15 @@ def fit_and_test(cfg: DictConfig, run_dir: Path, module: GraphormerModule, datam
     last = run_dir / "checkpoints" / "last.ckpt"
     interrupt = StopOnInterrupt(last, resume_command(run_dir))
     # last.ckpt: after every validation, and every checkpoint_every_n_steps steps (resuming long epochs)
-    callbacks = [checkpoint, SaveLast(last, cfg.get("checkpoint_every_n_steps")),
-                 LearningRateMonitor(logging_interval="step"), ResumeState(), interrupt]
+    logger = make_logger(cfg, run_dir, ckpt_path is not None)
+    callbacks = [checkpoint, SaveLast(last, cfg.get("checkpoint_every_n_steps")), ResumeState(), interrupt]
+    if logger:  # the learning rate goes to the logger
+        callbacks.insert(2, LearningRateMonitor(logging_interval="step"))
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=f"val/{metric}", mode=mode, patience=cfg.early_stopping_patience))
     check_trainer_keys(cfg.trainer)
     trainer_args = {k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if v is not None}
-    trainer = L.Trainer(**trainer_args, callbacks=callbacks, logger=make_logger(cfg, run_dir, ckpt_path is not None),
+    trainer = L.Trainer(**trainer_args, callbacks=callbacks, logger=logger,
                         default_root_dir=str(run_dir), use_distributed_sampler=False,
                         plugins=[SafeCheckpointIO(module)])
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
