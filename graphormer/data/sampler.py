@@ -18,6 +18,22 @@ import numpy as np
 from torch.utils.data import Sampler
 
 
+def cut_by_tokens(order: np.ndarray, sizes: np.ndarray, max_tokens: int, max_count: int | None = None,
+                  min_count: int = 1) -> list[np.ndarray]:
+    """Cut indices sorted by size (`order`) into consecutive batches whose padded size (widest molecule × count)
+    stays within `max_tokens` and whose count within `max_count`; a batch is never cut below `min_count`."""
+    batches, start = [], 0
+    for end in range(1, len(order) + 1):
+        widest = sizes[order[end - 1]]  # sorted by size: the last one is the widest
+        too_many = max_count is not None and end - start > max_count
+        if end - start > min_count and (widest * (end - start) > max_tokens or too_many):
+            batches.append(order[start:end - 1])
+            start = end - 1
+    if start < len(order):
+        batches.append(order[start:])
+    return batches
+
+
 class SizeBucketBatchSampler(Sampler[list[int]]):
     def __init__(
         self,
@@ -56,16 +72,7 @@ class SizeBucketBatchSampler(Sampler[list[int]]):
         count = None if self.batch_size is None else self.batch_size * world
         if self.max_tokens is None:
             return [order[i:i + count] for i in range(0, len(order), count)]
-        budget = self.max_tokens * world
-        batches, start = [], 0
-        for end in range(1, len(order) + 1):
-            widest = self.sizes[order[end - 1]]  # the pool is sorted by size
-            too_many = count is not None and end - start > count
-            if end - start > world and (widest * (end - start) > budget or too_many):
-                batches.append(order[start:end - 1])
-                start = end - 1
-        batches.append(order[start:])
-        return batches
+        return cut_by_tokens(order, self.sizes, self.max_tokens * world, max_count=count, min_count=world)
 
     def _global_batches(self, rng: np.random.Generator) -> list[np.ndarray]:
         order = rng.permutation(len(self.sizes)) if self.shuffle else np.arange(len(self.sizes))

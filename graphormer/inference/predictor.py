@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from graphormer.chem import MolGraph, MoleculeError, smiles_to_graph
 from graphormer.data.collate import Collater
 from graphormer.data.pyg import pyg_to_graphs
+from graphormer.data.sampler import cut_by_tokens
 from graphormer.errors import CheckpointError
 from graphormer.files import atomic_write
 from graphormer.graph import MAX_ATOMS
@@ -83,14 +84,7 @@ class Predictor:
     def _batches(self, graphs: list[MolGraph]) -> Iterable[np.ndarray]:
         """Index batches of similar size within a token budget (less padding, bounded memory)."""
         sizes = np.array([g.num_nodes for g in graphs])
-        order = np.argsort(sizes, kind="stable")
-        start = 0
-        while start < len(order):
-            end = start + 1
-            while end < len(order) and sizes[order[end]] * (end + 1 - start) <= self.max_tokens:
-                end += 1
-            yield order[start:end]
-            start = end
+        return cut_by_tokens(np.argsort(sizes, kind="stable"), sizes, self.max_tokens)
 
     @torch.inference_mode()
     def _run(self, graphs: list[MolGraph], fn, width: int, models: Sequence[MoleculeModel],
