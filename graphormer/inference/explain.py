@@ -55,6 +55,7 @@ class Explanation:
     attributions: np.ndarray  # [atoms, outputs], ensemble mean
     attribution_std: np.ndarray | None  # [atoms, outputs] across an ensemble
     attention: np.ndarray  # [layers, atoms] graph token's attention to each atom, mean over heads (and members)
+    task: str = "regression"  # attributions explain the prediction (regression) or its logit (otherwise)
 
     @property
     def elements(self) -> list[str]:
@@ -145,7 +146,8 @@ def explain_graph(predictor: Predictor, graph: MolGraph, smiles: str, mol: Chem.
         prediction=stack["prediction"].mean(0), prediction_std=stack["prediction"].std(0) if ensemble else None,
         attributed=stack["attributed"].mean(0), baseline=stack["baseline"].mean(0),
         attributions=stack["attributions"].mean(0),
-        attribution_std=stack["attributions"].std(0) if ensemble else None, attention=attention)
+        attribution_std=stack["attributions"].std(0) if ensemble else None, attention=attention,
+        task=predictor.task)
 
 
 def record_molecule(record: Record) -> tuple[str, Chem.Mol]:
