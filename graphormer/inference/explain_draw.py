@@ -17,6 +17,7 @@ from rdkit import Chem, Geometry
 from rdkit.Chem import Draw, rdDepictor
 from rdkit.Chem.Draw import rdMolDraw2D
 
+from graphormer.chem import quiet_rdkit
 from graphormer.inference.explain import Explanation
 
 # diverging blue - white - red (the ends of matplotlib's coolwarm)
@@ -25,6 +26,7 @@ ZERO = (1.0, 1.0, 1.0)
 POSITIVE = (0.71, 0.02, 0.15)
 BAR_HEIGHT = 46  # pixels under the molecule for the colour bar and its numbers
 FORMATS = ("svg", "png")
+GRID_CELLS = 48
 
 
 def _fmt(value: float) -> str:
@@ -82,10 +84,10 @@ def draw_explanation(ex: Explanation, output: int | str = 0, label: float | None
     width, height = size
     drawer = (rdMolDraw2D.MolDraw2DSVG(width, height + BAR_HEIGHT, width, height) if fmt == "svg"
               else rdMolDraw2D.MolDraw2DCairo(width, height + BAR_HEIGHT, width, height))
-    mol = Chem.Mol(ex.mol)
-    mol = rdMolDraw2D.PrepareMolForDrawing(mol, addChiralHs=False)  # keeps the atom order
-    if not mol.GetNumConformers():
-        rdDepictor.Compute2DCoords(mol)
+    with quiet_rdkit():
+        mol = rdMolDraw2D.PrepareMolForDrawing(Chem.Mol(ex.mol), addChiralHs=False)  # keeps the atom order
+        if not mol.GetNumConformers():
+            rdDepictor.Compute2DCoords(mol)
     weights = np.asarray(ex.attributions[:, index], dtype=float)
     scale = float(np.abs(weights).max()) if len(weights) else 0.0
     normalised = weights / scale if scale > 0 else np.zeros_like(weights)
@@ -94,12 +96,23 @@ def draw_explanation(ex: Explanation, output: int | str = 0, label: float | None
             for i in range(mol.GetNumAtoms())]
     params = Draw.ContourParams()
     params.fillGrid = True
-    params.gridResolution = 0.1
+    # at most ~GRID_CELLS cells a side: an SVG writes one rectangle per cell
+    xs, ys = [p.x for p in locs], [p.y for p in locs]
+    params.gridResolution = max(0.1, (max(max(xs) - min(xs), max(ys) - min(ys)) + 3.0) / GRID_CELLS)
     params.extraGridPadding = 0.5
     params.setColourMap([NEGATIVE, ZERO, POSITIVE])
     drawer.drawOptions().legendFontSize = 15
     drawer.drawOptions().legendFraction = 0.12
     legend = legend_text(ex, index, label)
+    with quiet_rdkit():
+        _draw_map(drawer, mol, locs, normalised, params, legend)
+    unit = "logit" if ex.task != "regression" else ex.output_names[index]
+    _colour_bar(drawer, width, height, scale, unit)
+    drawer.FinishDrawing()
+    return drawer.GetDrawingText()
+
+
+def _draw_map(drawer, mol, locs, normalised, params, legend: str) -> None:
     if len(locs) > 1:
         sigmas = [0.45] * len(locs)  # 0.3 of RDKit's depiction bond length (1.5), as SimilarityMaps uses
         Draw.ContourAndDrawGaussians(drawer, locs, [float(w) for w in normalised], sigmas, nContours=10,
@@ -109,8 +122,4 @@ def draw_explanation(ex: Explanation, output: int | str = 0, label: float | None
     else:  # one atom: no map to speak of (and the drawing's scale would be the Gaussian's), a highlight
         drawer.DrawMolecule(mol, legend=legend, highlightAtoms=[0],
                             highlightAtomColors={0: _mix(float(normalised[0]))})
-    unit = "logit" if ex.task != "regression" else ex.output_names[index]
-    _colour_bar(drawer, width, height, scale, unit)
-    drawer.FinishDrawing()
-    return drawer.GetDrawingText()
 

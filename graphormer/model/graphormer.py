@@ -108,7 +108,8 @@ class Graphormer(nn.Module):
         the node embeddings (not the graph token) before the embedding LayerNorm, as FLAG does (and
         integrated gradients, graphormer.inference.explain). `attn_probs`: a list that receives every layer's
         attention probabilities `[B, H, N + 1, N + 1]` (graph token first); it runs the math backend on
-        unpacked tokens, whatever `attention` says."""
+        unpacked tokens, whatever `attention` says. There, `node_mask`, `spd` and `path` may have batch 1 for a
+        batch of one molecule's inputs (x, degree, perturb): the attention bias is computed once and broadcast."""
         device = x.device
         backend = self.backend(device.type) if attn_probs is None else "math"
         dtype = compute_dtype(device, self.head_transform.weight.dtype)
