@@ -28,7 +28,7 @@ the members' spread (std) of the attributions and predictions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -186,14 +186,34 @@ def record_molecule(record: Record) -> tuple[str, Chem.Mol]:
         return record.smiles, parse_smiles(record.smiles)
 
 
+def in_smiles_order(ex: Explanation) -> Explanation:
+    """The explanation of an SDF molecule with its atoms renumbered as its (canonical) SMILES writes them, so
+    that atom i is the i-th atom of `ex.smiles` (as for SMILES input)."""
+    mol = Chem.Mol(ex.mol)
+    smiles = Chem.MolToSmiles(mol)
+    order = [int(i) for i in mol.GetProp("_smilesAtomOutputOrder").strip("[]").split(",") if i.strip()]
+    if order == list(range(mol.GetNumAtoms())):
+        return ex
+    return replace(ex, smiles=smiles, mol=Chem.RenumberAtoms(mol, order), attributions=ex.attributions[order],
+                   attribution_std=None if ex.attribution_std is None else ex.attribution_std[order],
+                   attention=ex.attention[:, order])
+
+
+def explain_record(predictor: Predictor, graph: MolGraph, record: Record, steps: int = DEFAULT_STEPS
+                   ) -> Explanation:
+    """A usable record's explanation; atom i is the i-th atom of its SMILES (SDF molecules renumbered)."""
+    smiles, mol = record_molecule(record)
+    ex = explain_graph(predictor, graph, smiles, mol, steps)
+    return in_smiles_order(ex) if record.mol is not None else ex
+
+
 def explain_records(predictor: Predictor, records: Sequence[Record], steps: int = DEFAULT_STEPS
                     ) -> tuple[list[Explanation | None], list[str | None]]:
     """An Explanation (None for an unusable record) and predict's error text (None when usable) per record."""
     graphs, where, errors = predictor.featurize_records(list(records))
     explanations: list[Explanation | None] = [None] * len(records)
     for graph, i in zip(graphs, where):
-        smiles, mol = record_molecule(records[i])
-        explanations[i] = explain_graph(predictor, graph, smiles, mol, steps)
+        explanations[i] = explain_record(predictor, graph, records[i], steps)
     return explanations, errors
 
 
@@ -209,5 +229,5 @@ def explain_smiles(predictor: Predictor, smiles: str | Sequence[str], steps: int
     return out[0] if single else out
 
 
-__all__ = ["DEFAULT_STEPS", "Explanation", "explain_graph", "explain_records", "explain_smiles",
+__all__ = ["DEFAULT_STEPS", "Explanation", "explain_graph", "explain_record", "explain_records", "explain_smiles",
            "integrated_gradients", "path_rule"]

@@ -3,8 +3,11 @@
     <output>/molecules.csv   one row per input row: its columns, pred_<output> (std_<output> for an ensemble),
                              baseline_<output> (f at the all-zero atom embeddings), ig_gap_<output> (the
                              completeness gap), image (relative path of the first output's PNG), error
-    <output>/atoms.csv       one row per atom of every explained molecule: row, smiles, atom_index, element,
-                             attr_<output> (attr_std_<output> for an ensemble), attn_layer_<l>, attn_mean
+    <output>/atoms.csv       one row per atom of every explained molecule (the atoms the model reads: heavy
+                             atoms, plus any hydrogen or dummy atom RDKit keeps explicit, e.g. [2H]): row,
+                             smiles, atom_index (the atom's position in that SMILES; SDF records get their
+                             canonical SMILES), element, attr_<output> (attr_std_<output> for an ensemble),
+                             attn_layer_<l>, attn_mean
     <output>/images/         row_<row>.svg / .png (row_<row>_<output>.svg with several outputs)
     <output>/index.html      the pictures in a grid, sortable by prediction (and |prediction - label|)
 
@@ -25,7 +28,7 @@ from tqdm.auto import tqdm
 
 from graphormer.errors import DataError
 from graphormer.files import atomic_write
-from graphormer.inference.explain import DEFAULT_STEPS, Explanation, explain_graph, record_molecule
+from graphormer.inference.explain import DEFAULT_STEPS, Explanation, explain_record
 from graphormer.inference.explain_draw import draw_explanation
 from graphormer.inference.explain_page import Card, write_index
 from graphormer.inference.predictor import Predictor
@@ -134,8 +137,7 @@ def explain_file(predictor: Predictor, input_path: str | Path, output_dir: str |
                     molecules.writerow(list(record.cells) + empty * (4 if ensemble else 3) + ["", errors[i]])
                     bar.update(1)
                     continue
-                smiles, mol = record_molecule(record)
-                ex = explain_graph(predictor, graph_of_record[i], smiles, mol, steps)
+                ex = explain_record(predictor, graph_of_record[i], record, steps)
                 label = _label(record.cells, label_index)
                 stems = image_names(record.row, names)
                 _draw(ex, out_dir, stems, label)
@@ -144,7 +146,7 @@ def explain_file(predictor: Predictor, input_path: str | Path, output_dir: str |
                 cells += [_format(v) for v in ex.baseline] + [_format(v) for v in ex.gap]
                 molecules.writerow(cells + [f"{stems[0]}.png", ""])
                 atoms.writerows(_atom_rows(record.row, ex, layers))
-                cards.append(Card(record.row, smiles, [float(v) for v in ex.prediction],
+                cards.append(Card(record.row, ex.smiles, [float(v) for v in ex.prediction],
                                   [f"{s}.png" for s in stems], label, [float(v) for v in ex.gap]))
                 bar.update(1)
             total += len(chunk)
