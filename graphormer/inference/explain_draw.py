@@ -26,7 +26,7 @@ ZERO = (1.0, 1.0, 1.0)
 POSITIVE = (0.71, 0.02, 0.15)
 BAR_HEIGHT = 46  # pixels under the molecule for the colour bar and its numbers
 FORMATS = ("svg", "png")
-# Grid cells per side of the map: an SVG writes one rectangle per cell (40 a side: ~150 KB a picture), a PNG
+# Grid cells per side of the map: an SVG writes one rectangle per cell (40 a side: ~190 KB a picture on ESOL), a PNG
 # pays nothing for a finer grid.
 GRID_CELLS = {"svg": 40, "png": 96}
 
