@@ -111,11 +111,13 @@ def explained_output(model: MoleculeModel, raw: torch.Tensor) -> torch.Tensor:
     return model.unscale(raw)
 
 
-def integrated_gradients(model: MoleculeModel, batch: dict, steps: int = DEFAULT_STEPS) -> dict[str, np.ndarray]:
+def integrated_gradients(model: MoleculeModel, batch: dict, steps: int = DEFAULT_STEPS,
+                         outputs: Sequence[int] | None = None) -> dict[str, np.ndarray]:
     """Attributions of one molecule (a collated batch of one, with `extra` when the model reads it).
 
     Returns attributions [atoms, outputs], attributed (f(x)) and baseline (f(0)) [outputs], prediction
-    [outputs] (activated) and attention [layers, atoms] (graph token row, mean over heads).
+    [outputs] (activated) and attention [layers, atoms] (graph token row, mean over heads). `outputs`: the
+    output indices to explain (default all; one backward pass each).
     """
     x, node_mask, degree, spd, path = (batch[k] for k in ("x", "node_mask", "degree", "spd", "path"))
     if x.shape[0] != 1:
@@ -136,7 +138,8 @@ def integrated_gradients(model: MoleculeModel, batch: dict, steps: int = DEFAULT
         # once, not once per path point, halves the time)
         raw = model.raw(repeat(x), node_mask, repeat(degree), spd, path, extra=repeat(batch.get("extra")),
                         perturb=perturb, attn_probs=probs)
-        out = explained_output(model, raw)  # [count, outputs]
+        selected = list(range(raw.shape[1])) if outputs is None else list(outputs)
+        out = explained_output(model, raw)[:, selected]  # [count, selected outputs]
         attributions = []
         weight = torch.tensor(weights, dtype=dtype, device=x.device)[:, None, None]
         for o in range(out.shape[1]):
@@ -145,15 +148,28 @@ def integrated_gradients(model: MoleculeModel, batch: dict, steps: int = DEFAULT
             attributions.append((h[0] * mean_grad).sum(-1))  # [N]
     attention = torch.stack([p[steps, :, 0, 1:].mean(0) for p in probs])  # [layers, N] at alpha = 1
     with torch.no_grad():
-        prediction = model.activate(raw[steps:steps + 1])[0]
+        prediction = model.activate(raw[steps:steps + 1])[0, selected]
     as_np = lambda t: t.detach().double().cpu().numpy()  # noqa: E731
     return {"attributions": as_np(torch.stack(attributions, dim=1)), "attributed": as_np(out[steps]),
             "baseline": as_np(out[steps + 1]), "prediction": as_np(prediction), "attention": as_np(attention)}
 
 
+def output_indices(predictor: Predictor, targets: Sequence[str] | str | None) -> list[int] | None:
+    """Positions of the named outputs (None: all); ValueError naming the outputs for an unknown one."""
+    if targets is None:
+        return None
+    names = [targets] if isinstance(targets, str) else [str(t) for t in targets]
+    unknown = [n for n in names if n not in predictor.output_names]
+    if unknown or not names:
+        shown = ", ".join(predictor.output_names[:12]) + (", ..." if len(predictor.output_names) > 12 else "")
+        raise ValueError(f"no output named {', '.join(unknown) or '(none given)'}; the model's outputs: {shown}")
+    return [predictor.output_names.index(n) for n in names]
+
+
 def explain_graph(predictor: Predictor, graph: MolGraph, smiles: str, mol: Chem.Mol,
-                  steps: int = DEFAULT_STEPS) -> Explanation:
-    """Every member of the predictor's ensemble on one featurized molecule; means and spreads."""
+                  steps: int = DEFAULT_STEPS, outputs: Sequence[int] | None = None) -> Explanation:
+    """Every member of the predictor's ensemble on one featurized molecule; means and spreads. `outputs`:
+    indices into predictor.output_names (default all)."""
     batch = predictor.collater([(graph, None)])
     batch = {k: v.to(predictor.device) for k, v in batch.items()}
     parts = []
@@ -162,7 +178,7 @@ def explain_graph(predictor: Predictor, graph: MolGraph, smiles: str, mol: Chem.
         if model.descriptors is not None:
             extra = torch.from_numpy(model.descriptor_features([smiles]))
             inputs["extra"] = extra.to(predictor.device, next(model.parameters()).dtype)
-        parts.append(integrated_gradients(model, inputs, steps))
+        parts.append(integrated_gradients(model, inputs, steps, outputs))
     stack = {key: np.stack([p[key] for p in parts]) for key in parts[0] if key != "attention"}
     ensemble = len(parts) > 1
     layers = {p["attention"].shape[0] for p in parts}
@@ -170,7 +186,8 @@ def explain_graph(predictor: Predictor, graph: MolGraph, smiles: str, mol: Chem.
     attention = (np.mean([p["attention"] for p in parts], axis=0) if len(layers) == 1
                  else np.mean([p["attention"].mean(0) for p in parts], axis=0)[None])
     return Explanation(
-        smiles=smiles, mol=mol, output_names=predictor.output_names,
+        smiles=smiles, mol=mol,
+        output_names=[predictor.output_names[o] for o in (outputs or range(len(predictor.output_names)))],
         prediction=stack["prediction"].mean(0), prediction_std=stack["prediction"].std(0) if ensemble else None,
         attributed=stack["attributed"].mean(0), baseline=stack["baseline"].mean(0),
         attributions=stack["attributions"].mean(0),
@@ -199,35 +216,37 @@ def in_smiles_order(ex: Explanation) -> Explanation:
                    attention=ex.attention[:, order])
 
 
-def explain_record(predictor: Predictor, graph: MolGraph, record: Record, steps: int = DEFAULT_STEPS
-                   ) -> Explanation:
+def explain_record(predictor: Predictor, graph: MolGraph, record: Record, steps: int = DEFAULT_STEPS,
+                   outputs: Sequence[int] | None = None) -> Explanation:
     """A usable record's explanation; atom i is the i-th atom of its SMILES (SDF molecules renumbered)."""
     smiles, mol = record_molecule(record)
-    ex = explain_graph(predictor, graph, smiles, mol, steps)
+    ex = explain_graph(predictor, graph, smiles, mol, steps, outputs)
     return in_smiles_order(ex) if record.mol is not None else ex
 
 
-def explain_records(predictor: Predictor, records: Sequence[Record], steps: int = DEFAULT_STEPS
-                    ) -> tuple[list[Explanation | None], list[str | None]]:
+def explain_records(predictor: Predictor, records: Sequence[Record], steps: int = DEFAULT_STEPS,
+                    outputs: Sequence[int] | None = None) -> tuple[list[Explanation | None], list[str | None]]:
     """An Explanation (None for an unusable record) and predict's error text (None when usable) per record."""
     graphs, where, errors = predictor.featurize_records(list(records))
     explanations: list[Explanation | None] = [None] * len(records)
     for graph, i in zip(graphs, where):
-        explanations[i] = explain_record(predictor, graph, records[i], steps)
+        explanations[i] = explain_record(predictor, graph, records[i], steps, outputs)
     return explanations, errors
 
 
-def explain_smiles(predictor: Predictor, smiles: str | Sequence[str], steps: int = DEFAULT_STEPS):
+def explain_smiles(predictor: Predictor, smiles: str | Sequence[str], steps: int = DEFAULT_STEPS,
+                   targets: Sequence[str] | str | None = None):
     """`Predictor.explain`: one Explanation for a SMILES string, a list for a list (MoleculeError for a
-    SMILES that cannot be used, with predict's reason)."""
+    SMILES that cannot be used, with predict's reason). `targets`: output names to explain (default all)."""
+    outputs = output_indices(predictor, targets)
     single = isinstance(smiles, str)
     items = [smiles] if single else list(smiles)
     out = []
     for s in items:
         graph = graph_of(s)
-        out.append(explain_graph(predictor, graph, *record_molecule(Record(0, [s], s)), steps=steps))
+        out.append(explain_graph(predictor, graph, *record_molecule(Record(0, [s], s)), steps, outputs))
     return out[0] if single else out
 
 
 __all__ = ["DEFAULT_STEPS", "Explanation", "explain_graph", "explain_record", "explain_records", "explain_smiles",
-           "integrated_gradients", "path_rule"]
+           "integrated_gradients", "output_indices", "path_rule"]

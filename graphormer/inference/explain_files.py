@@ -22,13 +22,14 @@ import re
 import time
 from itertools import islice
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from graphormer.errors import DataError
 from graphormer.files import atomic_write
-from graphormer.inference.explain import DEFAULT_STEPS, Explanation, explain_record
+from graphormer.inference.explain import DEFAULT_STEPS, Explanation, explain_record, output_indices
 from graphormer.inference.explain_draw import draw_explanation
 from graphormer.inference.explain_page import Card, write_index
 from graphormer.inference.predictor import Predictor
@@ -106,13 +107,19 @@ def _draw(ex: Explanation, out_dir: Path, stems: list[str], label: float | None)
 
 def explain_file(predictor: Predictor, input_path: str | Path, output_dir: str | Path,
                  smiles_column: str | int | None = None, label_column: str | int | None = None,
-                 steps: int = DEFAULT_STEPS, chunk_size: int = 256, progress: bool = True) -> dict:
-    """Explain every row of `input_path` into `output_dir` (see the module's docstring)."""
+                 steps: int = DEFAULT_STEPS, chunk_size: int = 256, progress: bool = True,
+                 targets: Sequence[str] | str | None = None) -> dict:
+    """Explain every row of `input_path` into `output_dir` (see the module's docstring). `targets`: the
+    output names to explain (default all)."""
+    try:
+        outputs = output_indices(predictor, targets)
+    except ValueError as err:
+        raise DataError(f"targets: {err}") from None
     reader = InputReader(input_path, smiles_column)
     label_index = _label_index(reader, label_column)
     out_dir = Path(output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    names = predictor.output_names
+    names = [predictor.output_names[o] for o in (outputs or range(len(predictor.output_names)))]
     ensemble = len(predictor.models) > 1
     depths = {int(m.model.hparams["num_layers"]) for m in predictor.models}
     layers = depths.pop() if len(depths) == 1 else 1  # members of different depths: their layer means
@@ -137,7 +144,7 @@ def explain_file(predictor: Predictor, input_path: str | Path, output_dir: str |
                     molecules.writerow(list(record.cells) + empty * (4 if ensemble else 3) + ["", errors[i]])
                     bar.update(1)
                     continue
-                ex = explain_record(predictor, graph_of_record[i], record, steps)
+                ex = explain_record(predictor, graph_of_record[i], record, steps, outputs)
                 label = _label(record.cells, label_index)
                 stems = image_names(record.row, names)
                 _draw(ex, out_dir, stems, label)

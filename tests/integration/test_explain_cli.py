@@ -179,3 +179,29 @@ def test_page_opens_in_a_headless_browser(explained):
         finally:
             browser.close()
     assert not failed, failed
+
+
+def test_pretrained_slim_with_chosen_targets(tmp_path):
+    """The shipped model (216 descriptor outputs, descriptor inputs held fixed): explain only the named ones;
+    an unknown target or label column is a one-line DataError."""
+    from graphormer.errors import DataError
+    from graphormer.inference import Predictor
+    from graphormer.inference.explain_files import explain_file
+
+    predictor = Predictor.from_pretrained("slim")
+    assert "MolLogP" in predictor.output_names
+    src = tmp_path / "in.csv"
+    src.write_text("smiles,logp\nOc1ccccc1Cl,2.2\nbad(,1\n")
+    stats = explain_file(predictor, src, tmp_path / "ex", steps=8, progress=False, targets=["MolLogP", "TPSA"],
+                         label_column="logp")
+    assert stats["explained"] == 1 and stats["failed"] == 1
+    molecules = _rows(tmp_path / "ex" / "molecules.csv")
+    assert [k for k in molecules[0] if k.startswith("pred_")] == ["pred_MolLogP", "pred_TPSA"]
+    assert sorted(p.name for p in (tmp_path / "ex" / "images").iterdir()) == [
+        "row_1_MolLogP.png", "row_1_MolLogP.svg", "row_1_TPSA.png", "row_1_TPSA.svg"]
+    expected = predictor.predict_smiles(["Oc1ccccc1Cl"]).mean[0, predictor.output_names.index("TPSA")]
+    assert float(molecules[0]["pred_TPSA"]) == pytest.approx(expected, rel=1e-4, abs=1e-4)
+    with pytest.raises(DataError, match="no output named NoSuch"):
+        explain_file(predictor, src, tmp_path / "ex2", targets=["NoSuch"], progress=False)
+    with pytest.raises(DataError, match="no label column"):
+        explain_file(predictor, src, tmp_path / "ex3", targets="TPSA", label_column="nope", progress=False)
