@@ -177,3 +177,16 @@ def test_drawing_svg_and_png(motif):
     assert "label" not in legend_text(ex, 0) and "prediction" in legend_text(ex, 0)
     one_atom = Predictor.from_checkpoints([path]).explain("Cl", steps=8)
     assert draw_explanation(one_atom, fmt="png")[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("task", ["classification", "multiclass"])
+def test_classifiers_attribute_the_logit(task):
+    torch.manual_seed(0)
+    model = MoleculeModel(TINY, task=task, target_names=["active"], num_classes=3).double()
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.2)  # away from the all-equal initial outputs
+    ex = Predictor([model]).explain("O=C(O)c1ccccc1Cl", steps=64)
+    logits = model.raw(*model_inputs(Collater(max_hops=5)([(smiles_to_graph("O=C(O)c1ccccc1Cl"), None)])))[0]
+    assert ex.attributed == pytest.approx(logits.detach().numpy(), abs=1e-9)  # logits, not probabilities
+    assert 0 <= ex.prediction.min() and ex.prediction.max() <= 1
+    assert ex.gap.max() < 1e-3 and ex.task == task
