@@ -25,6 +25,7 @@ VERBS = {
     "predict": "predict every molecule of a CSV / SMILES / SDF file into a CSV",
     "evaluate": "print a checkpoint's metrics on a labelled dataset",
     "embed": "write graph-token embeddings of molecules",
+    "explain": "per-atom attributions and attention maps of predictions, as pictures and CSVs",
     "export": "write an ONNX or torch.export inference artifact (dynamic batch and atom dimensions)",
     "convert": "import published Graphormer weights (HuggingFace folder or official fairseq .pt)",
 }
@@ -112,6 +113,15 @@ def _embed(cfg: DictConfig) -> None:
     _normal_permissions(embed(cfg))
 
 
+def _explain(cfg: DictConfig) -> None:
+    from graphormer.configs.checks import check_config
+
+    check_config(cfg)
+    from graphormer.inference.jobs import explain
+
+    explain(cfg)
+
+
 def _export(cfg: DictConfig) -> None:
     from graphormer.inference.export import export_module
     from graphormer.model.molecule import MoleculeModel
@@ -146,7 +156,7 @@ def _convert(cfg: DictConfig) -> None:
 
 
 TASKS = {"train": _train, "finetune": _finetune, "predict": _predict, "evaluate": _evaluate, "embed": _embed,
-         "export": _export, "convert": _convert}
+         "explain": _explain, "export": _export, "convert": _convert}
 
 
 def _to_log_file(message: str, exc_info: bool = False) -> None:

@@ -83,6 +83,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     # predict / embed / evaluate
     "chunk_size": (_int_at_least(1), "a positive integer"),
     "max_tokens": (_int_at_least(1), "a positive integer"),
+    "steps": (_int_at_least(1), "a positive integer"),  # explain's integration steps
     "split": (lambda v: v in ("train", "val", "test", "all"), "one of train, val, test, all"),
     "model.num_layers": (_int_at_least(1), "a positive integer"),
     "model.embed_dim": (_int_at_least(1), "a positive integer"),

@@ -156,6 +156,17 @@ class Predictor:
     def predict_smiles(self, smiles: Sequence[str]) -> Predictions:
         return self.predict_records([Record(i + 1, [s], s) for i, s in enumerate(smiles)])
 
+    def explain(self, smiles: str | Sequence[str], steps: int | None = None,
+                targets: str | Sequence[str] | None = None):
+        """Per-atom explanations (graphormer.inference.explain.Explanation): integrated-gradients attributions
+        [atoms, outputs] and the graph token's attention [layers, atoms]. One for a SMILES string, a list for
+        a list; MoleculeError for a SMILES that cannot be used. `targets`: the output names to explain
+        (default all: one backward pass each). Draw one with
+        `graphormer.inference.explain_draw.draw_explanation`."""
+        from graphormer.inference.explain import DEFAULT_STEPS, explain_smiles
+
+        return explain_smiles(self, smiles, steps or DEFAULT_STEPS, targets)
+
 
 def _libc():
     try:

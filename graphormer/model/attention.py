@@ -51,12 +51,18 @@ def resolve_backend(requested: str, device_type: str, training: bool, attention_
 
 def biased_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor, *,
                      dropout_p: float = 0.0, training: bool = False, backend: str = "math",
-                     scale: float | None = None, compile: bool | None = None) -> torch.Tensor:
+                     scale: float | None = None, compile: bool | None = None,
+                     probs_out: list | None = None) -> torch.Tensor:
     """`[B, H, T, dh]` attention output. `scale` defaults to dh^-1/2. `compile` only affects flex
-    (None = compiled on CUDA, eager elsewhere)."""
+    (None = compiled on CUDA, eager elsewhere). `probs_out`: a list that receives the attention
+    probabilities `[B, H, Tq, T]` (before dropout); only the math backend computes them."""
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1])
     dropout_p = dropout_p if training else 0.0
+    if probs_out is not None:
+        if backend != "math":
+            raise ValueError(f"attention probabilities come from the math backend only, not {backend!r}")
+        return _math(q, k, v, bias, dropout_p, scale, probs_out)
     if backend == "math":
         return _math(q, k, v, bias, dropout_p, scale)
     if backend == "sdpa":
@@ -69,14 +75,16 @@ def biased_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: to
     raise ValueError(f"unknown attention backend {backend!r}; choose one of {', '.join(BACKENDS[1:])}")
 
 
-def _math(q, k, v, bias, dropout_p, scale):
-    if _use_recomputing_core(q, bias):
+def _math(q, k, v, bias, dropout_p, scale, probs_out: list | None = None):
+    if probs_out is None and _use_recomputing_core(q, bias):
         # contiguous once here: the core reshapes to [B*H, T, dh] in forward and again in backward
         return RecomputingAttention.apply((q * scale).contiguous(), k.contiguous(), v.contiguous(),
                                           bias.to(q.dtype), dropout_p)
     # Same order as the reference: scale q, add the bias, softmax in (at least) float32.
     scores = torch.matmul(q * scale, k.transpose(-2, -1)) + bias
     probs = torch.softmax(scores, dim=-1, dtype=torch.promote_types(scores.dtype, torch.float32))
+    if probs_out is not None:
+        probs_out.append(probs)
     probs = dropout(probs.to(v.dtype), dropout_p, training=dropout_p > 0)
     return torch.matmul(probs, v)
 

@@ -102,17 +102,23 @@ class Graphormer(nn.Module):
                                self.allow_flex_without_dropout)
 
     def encode(self, x: torch.Tensor, node_mask: torch.Tensor, degree: torch.Tensor, spd: torch.Tensor,
-               path: torch.Tensor, perturb: torch.Tensor | None = None) -> torch.Tensor:
+               path: torch.Tensor, perturb: torch.Tensor | None = None,
+               attn_probs: list | None = None) -> torch.Tensor:
         """Final hidden state of the graph token, `[B, embed_dim]`. `perturb` `[B, N, embed_dim]` is added to
-        the node embeddings (not the graph token) before the embedding LayerNorm, as FLAG does."""
+        the node embeddings (not the graph token) before the embedding LayerNorm, as FLAG does (and
+        integrated gradients, graphormer.inference.explain). `attn_probs`: a list that receives every layer's
+        attention probabilities `[B, H, N + 1, N + 1]` (graph token first); it runs the math backend on
+        unpacked tokens, whatever `attention` says. There, `node_mask`, `spd` and `path` may have batch 1 for a
+        batch of one molecule's inputs (x, degree, perturb): the attention bias is computed once and broadcast."""
         device = x.device
-        backend = self.backend(device.type)
+        backend = self.backend(device.type) if attn_probs is None else "math"
         dtype = compute_dtype(device, self.head_transform.weight.dtype)
         h = self.node_embedding(x, node_mask, degree)
         if perturb is not None:
             h = torch.cat([h[:, :1], h[:, 1:] + perturb.to(h.dtype)], dim=1)
         layout = None
-        if self.pack_tokens and not torch.compiler.is_compiling() and TokenLayout.is_prefix(node_mask):
+        if (self.pack_tokens and attn_probs is None and not torch.compiler.is_compiling()
+                and TokenLayout.is_prefix(node_mask)):
             # compiled flex compiles per shape: one group, the collater's padded width
             layout = TokenLayout.of(node_mask, max_groups=1 if backend == "flex" else MAX_GROUPS)
             h = layout.pack(h)
@@ -125,7 +131,7 @@ class Graphormer(nn.Module):
         h = self.embed_dropout(h)
         if layout is None:
             for layer in self.layers:
-                h = layer(h, bias, backend)
+                h = layer(h, bias, backend, probs_out=attn_probs)
             return h[:, 0]
         *layers, last = self.layers
         for layer in layers:
@@ -146,5 +152,5 @@ class Graphormer(nn.Module):
 
     def forward(self, x: torch.Tensor, node_mask: torch.Tensor, degree: torch.Tensor, spd: torch.Tensor,
                 path: torch.Tensor, perturb: torch.Tensor | None = None,
-                extra: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.encode(x, node_mask, degree, spd, path, perturb), extra)
+                extra: torch.Tensor | None = None, attn_probs: list | None = None) -> torch.Tensor:
+        return self.head(self.encode(x, node_mask, degree, spd, path, perturb, attn_probs), extra)

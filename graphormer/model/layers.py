@@ -27,12 +27,16 @@ class MultiheadAttention(nn.Module):
         self.v_proj = nn.Linear(embed_dim, embed_dim)
         self.out_proj = nn.Linear(embed_dim, embed_dim)
 
-    def forward(self, x: torch.Tensor, bias, backend: str = "math", layout: TokenLayout | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, bias, backend: str = "math", layout: TokenLayout | None = None,
+                probs_out: list | None = None) -> torch.Tensor:
         """x `[B, T, d]` with bias `[B, H, T, T]`, or packed `[n, d]` with its `layout` and one bias per
-        layout group; the output has the shape of x."""
+        layout group; the output has the shape of x. `probs_out` (unpacked x, math backend) receives the
+        attention probabilities `[B, H, T, T]`."""
         q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
         if layout is None:
-            return self.out_proj(self._attend(q, k, v, bias, backend))
+            return self.out_proj(self._attend(q, k, v, bias, backend, probs_out))
+        if probs_out is not None:
+            raise ValueError("attention probabilities are recorded on unpacked tokens only")
         parts = [group.pack(self._attend(group.unpack(q), group.unpack(k), group.unpack(v), group_bias, backend))
                  for group, group_bias in zip(layout.groups, bias)]
         return self.out_proj(parts[0] if len(parts) == 1 else torch.cat(parts))
@@ -48,7 +52,8 @@ class MultiheadAttention(nn.Module):
         order = torch.cat([group.molecules for group in layout.groups])
         return self.out_proj(torch.cat(parts).index_select(0, torch.argsort(order)))
 
-    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor, backend: str):
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor, backend: str,
+                probs_out: list | None = None):
         """Projections q `[B, Tq, d]`, k and v `[B, T, d]` -> attention output `[B, Tq, d]`."""
         B, Tq, d = q.shape
 
@@ -58,7 +63,7 @@ class MultiheadAttention(nn.Module):
         # flex has no attention dropout; resolve_backend only lets it train when that is allowed.
         p = 0.0 if backend == "flex" else self.attention_dropout
         out = biased_attention(heads(q), heads(k), heads(v), bias, dropout_p=p, training=self.training,
-                               backend=backend, scale=self.scaling)
+                               backend=backend, scale=self.scaling, probs_out=probs_out)
         return out.transpose(1, 2).reshape(B, Tq, d)
 
 
@@ -81,11 +86,12 @@ class EncoderLayer(nn.Module):
     def ffn(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.activation_dropout(F.gelu(self.fc1(x))))  # exact (erf) GELU
 
-    def forward(self, x: torch.Tensor, bias, backend: str = "math", layout: TokenLayout | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, bias, backend: str = "math", layout: TokenLayout | None = None,
+                probs_out: list | None = None) -> torch.Tensor:
         if self.pre_layernorm:
-            x = x + self.dropout(self.self_attn(self.self_attn_layer_norm(x), bias, backend, layout))
+            x = x + self.dropout(self.self_attn(self.self_attn_layer_norm(x), bias, backend, layout, probs_out))
             return x + self.dropout(self.ffn(self.final_layer_norm(x)))
-        x = self.self_attn_layer_norm(x + self.dropout(self.self_attn(x, bias, backend, layout)))
+        x = self.self_attn_layer_norm(x + self.dropout(self.self_attn(x, bias, backend, layout, probs_out)))
         return self.final_layer_norm(x + self.dropout(self.ffn(x)))
 
     def graph_tokens(self, x: torch.Tensor, bias, backend: str, layout: TokenLayout) -> torch.Tensor:

@@ -139,11 +139,12 @@ class MoleculeModel(nn.Module):
         return self.descriptors.features(np.stack(rows) if rows else np.zeros((0, len(self.descriptors.names))))
 
     def raw(self, x, node_mask, degree, spd, path, extra: torch.Tensor | None = None,
-            perturb: torch.Tensor | None = None) -> torch.Tensor:
+            perturb: torch.Tensor | None = None, attn_probs: list | None = None) -> torch.Tensor:
         """Head outputs before `activate`: scaled regression values or logits, `[B, outputs]`. `perturb`
-        is FLAG's node-embedding perturbation (training only). Calls the Graphormer's forward so that a
-        `torch.compile`d Graphormer runs compiled."""
-        return self.model(x, node_mask, degree, spd, path, perturb=perturb, extra=extra)
+        is an additive node-embedding perturbation (FLAG's in training, the integrated-gradients path in
+        explain); `attn_probs` a list that receives each layer's attention probabilities (math backend).
+        Calls the Graphormer's forward so that a `torch.compile`d Graphormer runs compiled."""
+        return self.model(x, node_mask, degree, spd, path, perturb=perturb, extra=extra, attn_probs=attn_probs)
 
     def scale(self, y: torch.Tensor) -> torch.Tensor:
         """Targets in the units `raw` regresses (identity unless regression with scaling)."""

@@ -32,7 +32,7 @@ def test_experiment_recipes(name):
         assert _get(cfg, key) == value, key
 
 
-@pytest.mark.parametrize("verb", ["train", "finetune", "predict", "evaluate", "embed", "export", "convert"])
+@pytest.mark.parametrize("verb", ["train", "finetune", "predict", "evaluate", "embed", "explain", "export", "convert"])
 def test_every_verb_config_composes(verb):
     with initialize_config_module("graphormer.configs", version_base="1.3"):
         cfg = compose(verb)

@@ -36,6 +36,8 @@ def graphormer(*args: str, cwd: Path, timeout: float = 600) -> subprocess.Comple
     ("predict", ["ckpt_path=a", "input=b", "output=c", "chunk_sise=10"], "did you mean chunk_size?"),
     ("evaluate", ["ckpt_path=a", "splitt=all"], "did you mean split?"),
     ("embed", ["ckpt_path=a", "input=b", "output=c", "max_token=10"], "did you mean max_tokens?"),
+    ("explain", ["ckpt_path=a", "input=b", "output=c", "step=8"], "did you mean steps?"),
+    ("explain", ["ckpt_path=a", "input=b", "output=c", "steps=0"], "steps must be a positive integer"),
     ("export", ["ckpt_path=a", "output=b", "fromat=onnx"], "did you mean format?"),
     ("train", ["optim.lr=[1,"], "cannot read the override"),
 ])
