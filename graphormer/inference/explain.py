@@ -28,7 +28,7 @@ the members' spread (std) of the attributions and predictions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -196,32 +196,16 @@ def explain_graph(predictor: Predictor, graph: MolGraph, smiles: str, mol: Chem.
 
 
 def record_molecule(record: Record) -> tuple[str, Chem.Mol]:
-    """The SMILES and RDKit molecule of a usable record, atoms in the order featurization used."""
-    if record.mol is not None:
-        return Chem.MolToSmiles(record.mol), record.mol
+    """The SMILES and RDKit molecule of a usable record, atoms in the order featurization used (every reader
+    gives SMILES, SDF records too, so atom i is the i-th atom of the SMILES)."""
     with quiet_rdkit():
         return record.smiles, parse_smiles(record.smiles)
 
 
-def in_smiles_order(ex: Explanation) -> Explanation:
-    """The explanation of an SDF molecule with its atoms renumbered as its (canonical) SMILES writes them, so
-    that atom i is the i-th atom of `ex.smiles` (as for SMILES input)."""
-    mol = Chem.Mol(ex.mol)
-    smiles = Chem.MolToSmiles(mol)
-    order = [int(i) for i in mol.GetProp("_smilesAtomOutputOrder").strip("[]").split(",") if i.strip()]
-    if order == list(range(mol.GetNumAtoms())):
-        return ex
-    return replace(ex, smiles=smiles, mol=Chem.RenumberAtoms(mol, order), attributions=ex.attributions[order],
-                   attribution_std=None if ex.attribution_std is None else ex.attribution_std[order],
-                   attention=ex.attention[:, order])
-
-
 def explain_record(predictor: Predictor, graph: MolGraph, record: Record, steps: int = DEFAULT_STEPS,
                    outputs: Sequence[int] | None = None) -> Explanation:
-    """A usable record's explanation; atom i is the i-th atom of its SMILES (SDF molecules renumbered)."""
-    smiles, mol = record_molecule(record)
-    ex = explain_graph(predictor, graph, smiles, mol, steps, outputs)
-    return in_smiles_order(ex) if record.mol is not None else ex
+    """A usable record's explanation; atom i is the i-th atom of its SMILES."""
+    return explain_graph(predictor, graph, *record_molecule(record), steps, outputs)
 
 
 def explain_records(predictor: Predictor, records: Sequence[Record], steps: int = DEFAULT_STEPS,
