@@ -39,8 +39,9 @@ def example_inputs(max_hops: int, smiles: tuple[str, ...] = ("CCO", "c1ccccc1C(=
     from graphormer.chem import smiles_to_graph
     from graphormer.data.collate import Collater
 
-    batch = Collater(max_hops=max_hops)([(smiles_to_graph(s), None) for s in smiles])
-    return model_inputs(batch)
+    batch = Collater(max_hops=max_hops, layout=False)([(smiles_to_graph(s), None) for s in smiles])
+    # the artifact's integer inputs are int64 (its metadata), whatever narrower types the collater ships
+    return tuple(t.long() if not (t.is_floating_point() or t.dtype == torch.bool) else t for t in model_inputs(batch))
 
 
 def metadata(model: MoleculeModel) -> dict:

@@ -93,13 +93,18 @@ def _flex(q, k, v, bias, scale, compiled):
     if q.is_cuda and dh < FLEX_MIN_HEAD_DIM:
         # Zero-padding q and k leaves q k^T unchanged; the padded value columns are sliced off.
         q, k, v = (F.pad(t, (0, FLEX_MIN_HEAD_DIM - dh)) for t in (q, k, v))
+    if compiled and q.shape[0] > 1:
+        # the molecule count varies from batch to batch: one kernel for all of them (lengths are bucketed)
+        for t in (q, k, v, bias):
+            torch._dynamo.mark_dynamic(t, 0)
     fn = _compiled_flex_attention() if compiled else flex_attention
     return fn(q, k, v, score_mod=score_mod, scale=scale)[..., :dh]
 
 
 def _compiled_flex_attention():
-    # Compiled once per process. dynamic=False: automatic dynamic shapes break flex codegen on CPU,
-    # so every new (B, T) compiles anew; bucket batch shapes to stay under dynamo's recompile limit.
+    # Compiled once per process. dynamic=False: automatic dynamic shapes break flex codegen on CPU, so
+    # every new length T compiles anew; the batch dimension is marked dynamic (works on CPU too) and the
+    # model pads T to a few buckets (packing.bucket_length), which keeps it under dynamo's recompile limit.
     global _compiled_flex
     if _compiled_flex is None:
         from torch.nn.attention.flex_attention import flex_attention

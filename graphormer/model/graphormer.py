@@ -11,7 +11,7 @@ from graphormer.model.bias import AttentionBias
 from graphormer.model.embedding import NodeEmbedding
 from graphormer.model.dropout import Dropout
 from graphormer.model.layers import EncoderLayer
-from graphormer.model.packing import MAX_GROUPS, TokenLayout
+from graphormer.graph.packing import MAX_GROUPS, TokenLayout, bucket_length
 
 
 def apply_graphormer_init(module: nn.Module) -> None:
@@ -102,22 +102,31 @@ class Graphormer(nn.Module):
                                self.allow_flex_without_dropout)
 
     def encode(self, x: torch.Tensor, node_mask: torch.Tensor, degree: torch.Tensor, spd: torch.Tensor,
-               path: torch.Tensor, perturb: torch.Tensor | None = None) -> torch.Tensor:
+               path: torch.Tensor, perturb: torch.Tensor | None = None,
+               layout: TokenLayout | None = None) -> torch.Tensor:
         """Final hidden state of the graph token, `[B, embed_dim]`. `perturb` `[B, N, embed_dim]` is added to
-        the node embeddings (not the graph token) before the embedding LayerNorm, as FLAG does."""
+        the node embeddings (not the graph token) before the embedding LayerNorm, as FLAG does. `layout`: the
+        batch's TokenLayout from the collater (built here from `node_mask` when not given, which makes the
+        device wait for the host)."""
         device = x.device
         backend = self.backend(device.type)
         dtype = compute_dtype(device, self.head_transform.weight.dtype)
         h = self.node_embedding(x, node_mask, degree)
         if perturb is not None:
             h = torch.cat([h[:, :1], h[:, 1:] + perturb.to(h.dtype)], dim=1)
-        layout = None
-        if self.pack_tokens and not torch.compiler.is_compiling() and TokenLayout.is_prefix(node_mask):
-            # compiled flex compiles per shape: one group, the collater's padded width
-            layout = TokenLayout.of(node_mask, max_groups=1 if backend == "flex" else MAX_GROUPS)
+        if not self.pack_tokens or torch.compiler.is_compiling():
+            layout = None
+        elif layout is None and TokenLayout.is_prefix(node_mask):
+            layout = TokenLayout.of(node_mask, max_groups=MAX_GROUPS)
+        if layout is not None:
+            if (layout.batch, layout.length) != tuple(h.shape[:2]):
+                raise ValueError(f"the batch's layout is for {layout.batch} molecules of {layout.length} tokens, "
+                                 f"the inputs have {tuple(h.shape[:2])}")
             h = layout.pack(h)
             # one bias per size group, cut to the group's grid; shared by every layer
             bias = [self.attn_bias(*group.select(spd, path, node_mask), dtype) for group in layout.groups]
+            if backend == "flex":  # compiled kernels: a few grid lengths, not one per batch (see packing.py)
+                bias = [_bucketed(b) for b in bias]
         else:
             bias = self.attn_bias(spd, path, node_mask, dtype)  # shared by every layer
         if self.embed_layer_norm is not None:
@@ -130,7 +139,7 @@ class Graphormer(nn.Module):
         *layers, last = self.layers
         for layer in layers:
             h = layer(h, bias, backend, layout)
-        if backend == "flex":  # compiled flex: keep the one query shape it was compiled for
+        if backend == "flex":  # compiled flex: keep the one query shape per bucket it was compiled for
             return last(h, bias, backend, layout)[layout.first]
         # only the graph tokens are read after the last layer: its queries, out-projection and FFN skip the rest
         return last.graph_tokens(h, bias, backend, layout)
@@ -146,5 +155,18 @@ class Graphormer(nn.Module):
 
     def forward(self, x: torch.Tensor, node_mask: torch.Tensor, degree: torch.Tensor, spd: torch.Tensor,
                 path: torch.Tensor, perturb: torch.Tensor | None = None,
-                extra: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.encode(x, node_mask, degree, spd, path, perturb), extra)
+                extra: torch.Tensor | None = None, layout: TokenLayout | None = None) -> torch.Tensor:
+        return self.head(self.encode(x, node_mask, degree, spd, path, perturb, layout), extra)
+
+
+def _bucketed(bias: torch.Tensor) -> torch.Tensor:
+    """A group's bias `[B, H, T, T]` padded to `[max(B, 2), H, L, L]`, L = bucket_length(T): padded keys get
+    -inf, padded query rows and padding molecules 0 (finite, so no row is fully masked). The layers pad q, k
+    and v to the same grid and cut the output back (MultiheadAttention)."""
+    B, _, T, _ = bias.shape
+    length = bucket_length(T)
+    if length != T:
+        bias = F.pad(F.pad(bias, (0, length - T), value=float("-inf")), (0, 0, 0, length - T))
+    if B < 2:  # a batch dimension of 1 would be specialised by the compiler: pad with one empty molecule
+        bias = F.pad(bias, (0, 0, 0, 0, 0, 0, 0, 2 - B))
+    return bias

@@ -127,9 +127,10 @@ class MoleculeModel(nn.Module):
         return list(self.target_names)
 
     # ------------------------------------------------------------------- compute
-    def encode(self, x, node_mask, degree, spd, path) -> torch.Tensor:
-        """Final graph-token state, `[B, embed_dim]` (what `graphormer embed` writes)."""
-        return self.model.encode(x, node_mask, degree, spd, path)
+    def encode(self, x, node_mask, degree, spd, path, *, layout=None) -> torch.Tensor:
+        """Final graph-token state, `[B, embed_dim]` (what `graphormer embed` writes). `layout`: the batch's
+        TokenLayout from the collater, if it has one (`batch.get("layout")`)."""
+        return self.model.encode(x, node_mask, degree, spd, path, layout=layout)
 
     def descriptor_features(self, smiles: Sequence[str]) -> np.ndarray | None:
         """The scaled descriptors this model's head reads, [n, features] (None for a model without them)."""
@@ -139,11 +140,13 @@ class MoleculeModel(nn.Module):
         return self.descriptors.features(np.stack(rows) if rows else np.zeros((0, len(self.descriptors.names))))
 
     def raw(self, x, node_mask, degree, spd, path, extra: torch.Tensor | None = None,
-            perturb: torch.Tensor | None = None) -> torch.Tensor:
+            perturb: torch.Tensor | None = None, layout=None) -> torch.Tensor:
         """Head outputs before `activate`: scaled regression values or logits, `[B, outputs]`. `perturb`
-        is FLAG's node-embedding perturbation (training only). Calls the Graphormer's forward so that a
-        `torch.compile`d Graphormer runs compiled."""
-        return self.model(x, node_mask, degree, spd, path, perturb=perturb, extra=extra)
+        is FLAG's node-embedding perturbation (training only); `layout` the collater's TokenLayout. Calls
+        the Graphormer's forward so that a `torch.compile`d Graphormer runs compiled."""
+        if layout is None:  # keyword only when given: a compiled Graphormer sees the same call as before
+            return self.model(x, node_mask, degree, spd, path, perturb=perturb, extra=extra)
+        return self.model(x, node_mask, degree, spd, path, perturb=perturb, extra=extra, layout=layout)
 
     def scale(self, y: torch.Tensor) -> torch.Tensor:
         """Targets in the units `raw` regresses (identity unless regression with scaling)."""
@@ -161,12 +164,13 @@ class MoleculeModel(nn.Module):
             return torch.softmax(raw, dim=-1)
         return self.unscale(raw)
 
-    def forward(self, x, node_mask, degree, spd, path, extra: torch.Tensor | None = None) -> torch.Tensor:
-        return self.activate(self.raw(x, node_mask, degree, spd, path, extra))
+    def forward(self, x, node_mask, degree, spd, path, extra: torch.Tensor | None = None,
+                layout=None) -> torch.Tensor:
+        return self.activate(self.raw(x, node_mask, degree, spd, path, extra, layout=layout))
 
     def predict(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """`forward` on a collated batch dict."""
-        return self(*model_inputs(batch))
+        """`forward` on a collated batch dict (with its layout when it has one)."""
+        return self(*model_inputs(batch), layout=batch.get("layout"))
 
     # --------------------------------------------------------------- checkpoints
     def save(self, path: str | Path) -> Path:

@@ -1,0 +1,69 @@
+"""Defect 4: no host sync in the packed forward, the loss or the metric update (the layout comes from the
+collater, on the CPU). On a GPU each of these calls would stall the launch queue once per batch; here they
+are counted by patching the tensor methods that read device values back (conftest.count_host_syncs)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from graphormer.model import Graphormer
+from graphormer.train.module import GraphormerModule
+from tests.unit.gpu.conftest import TINY, collate, count_host_syncs, SMILES
+
+INPUTS = ("x", "node_mask", "degree", "spd", "path")
+pytestmark = pytest.mark.filterwarnings("ignore:flex_attention called without torch.compile")
+
+
+def test_the_counter_sees_what_the_old_packing_did(batch):
+    """The counter is not blind: building the layout from the mask (what the model did per forward) syncs."""
+    from graphormer.graph.packing import TokenLayout
+
+    with count_host_syncs() as calls:
+        TokenLayout.is_prefix(batch["node_mask"])
+        TokenLayout.of(batch["node_mask"])
+    assert calls.get("__bool__") and calls.get("tolist") and calls.get("nonzero") and calls.get("boolean index")
+
+
+@pytest.mark.parametrize("backend", ["math", "sdpa", "flex"])
+@pytest.mark.parametrize("training", [True, False])
+def test_packed_forward_makes_no_host_sync(batch, backend, training):
+    if backend == "flex" and training:
+        pytest.skip("flex has no backward on the CPU")
+    torch.manual_seed(0)
+    model = Graphormer(**TINY, attention=backend).train(training)
+    assert len(batch["layout"].groups) > 1  # several size groups: the per-group path is exercised
+    inputs = {k: batch[k] for k in INPUTS}
+    with torch.set_grad_enabled(training), count_host_syncs() as calls:
+        out = model(**inputs, layout=batch["layout"])
+        if training:
+            out.sum().backward()
+    assert calls == {}
+    # and it is the same function as the padded grid
+    model.pack_tokens = False
+    with torch.set_grad_enabled(training):
+        torch.manual_seed(1)
+        padded = model.eval()(**inputs)
+        model.pack_tokens = True
+        packed = model(**inputs, layout=batch["layout"])
+    torch.testing.assert_close(packed, padded, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("task, targets, y", [
+    ("regression", ("a", "b"), [[1.0, float("nan")], [2.0, 3.0]]),
+    ("classification", ("a", "b"), [[1.0, float("nan")], [0.0, 1.0]]),
+    ("multiclass", ("c",), [[2.0], [float("nan")]]),
+])
+def test_loss_and_metric_update_make_no_host_sync(task, targets, y):
+    torch.manual_seed(0)
+    module = GraphormerModule(model=TINY, task=task, target_names=list(targets), num_classes=3)
+    batch = collate(SMILES[:2])
+    y = torch.tensor(y)
+    with count_host_syncs() as calls:
+        raw = module.net.raw(*(batch[k] for k in INPUTS), layout=batch["layout"])
+        loss = module._loss(raw, y, torch.tensor([1.0, 2.0]))
+        loss = loss + module._loss(raw, y)
+        loss.backward()
+        module.metrics["val"].update(module.net.unscale(raw).float().detach(), y)
+    assert calls == {}
+    assert torch.isfinite(loss)
