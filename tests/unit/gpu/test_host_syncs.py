@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from graphormer.model import Graphormer
 from graphormer.train.module import GraphormerModule
 from tests.unit.gpu.conftest import TINY, collate, count_host_syncs, SMILES
 
@@ -28,24 +27,23 @@ def test_the_counter_sees_what_the_old_packing_did(batch):
 @pytest.mark.parametrize("backend", ["math", "sdpa", "flex"])
 @pytest.mark.parametrize("training", [True, False])
 def test_packed_forward_makes_no_host_sync(batch, backend, training):
+    """The training module's forward on a collated batch (what training_step and the eval steps run)."""
     if backend == "flex" and training:
         pytest.skip("flex has no backward on the CPU")
     torch.manual_seed(0)
-    model = Graphormer(**TINY, attention=backend).train(training)
-    assert len(batch["layout"].groups) > 1  # several size groups: the per-group path is exercised
-    inputs = {k: batch[k] for k in INPUTS}
+    module = GraphormerModule(model=dict(TINY, attention=backend)).train(training)
     with torch.set_grad_enabled(training), count_host_syncs() as calls:
-        out = model(**inputs, layout=batch["layout"])
+        out = module(batch)
         if training:
             out.sum().backward()
     assert calls == {}
-    # and it is the same function as the padded grid
-    model.pack_tokens = False
-    with torch.set_grad_enabled(training):
-        torch.manual_seed(1)
-        padded = model.eval()(**inputs)
-        model.pack_tokens = True
-        packed = model(**inputs, layout=batch["layout"])
+    # several size groups, so the per-group path ran; and it is the same function as the padded grid
+    assert len(batch["layout"].groups) > 1
+    module.eval()
+    with torch.no_grad():
+        packed = module(batch)
+        module.model.pack_tokens = False
+        padded = module(batch)
     torch.testing.assert_close(packed, padded, rtol=1e-5, atol=1e-5)
 
 
@@ -58,9 +56,9 @@ def test_loss_and_metric_update_make_no_host_sync(task, targets, y):
     torch.manual_seed(0)
     module = GraphormerModule(model=TINY, task=task, target_names=list(targets), num_classes=3)
     batch = collate(SMILES[:2])
+    raw = module.net.raw(*(batch[k] for k in INPUTS))  # outside the count: only the loss and metrics are checked
     y = torch.tensor(y)
     with count_host_syncs() as calls:
-        raw = module.net.raw(*(batch[k] for k in INPUTS), layout=batch["layout"])
         loss = module._loss(raw, y, torch.tensor([1.0, 2.0]))
         loss = loss + module._loss(raw, y)
         loss.backward()
