@@ -60,8 +60,7 @@ def biased_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: to
     if backend == "math":
         return _math(q, k, v, bias, dropout_p, scale)
     if backend == "sdpa":
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), dropout_p=dropout_p,
-                                              scale=scale)
+        return _sdpa(q, k, v, bias.to(q.dtype), dropout_p, scale)
     if backend == "flex":
         if dropout_p > 0:
             raise ValueError("the flex attention backend has no attention dropout; pass dropout_p=0")
@@ -79,6 +78,34 @@ def _math(q, k, v, bias, dropout_p, scale):
     probs = torch.softmax(scores, dim=-1, dtype=torch.promote_types(scores.dtype, torch.float32))
     probs = dropout(probs.to(v.dtype), dropout_p, training=dropout_p > 0)
     return torch.matmul(probs, v)
+
+
+def sdpa_plan(device_type: str, dtype: torch.dtype, head_dim: int, bias_needs_grad: bool):
+    """(SDPA kernels to allow, head dim to zero-pad q/k/v to) for a biased attention call; (None, head_dim)
+    leaves the choice to torch. On CUDA, when the bias needs a gradient, only the memory-efficient kernel
+    (and math, its fallback) may run: the cuDNN kernel, which torch may pick for some dropout values, returns
+    no bias gradient. The memory-efficient kernel needs head_dim to be a multiple of 16 bytes (8 in half
+    precision, 4 in float32); slim's 10 is padded (zero columns leave q k^T unchanged)."""
+    if device_type != "cuda" or not bias_needs_grad:
+        return None, head_dim
+    from torch.nn.attention import SDPBackend
+
+    align = max(1, 16 // torch.empty((), dtype=dtype).element_size())
+    return [SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH], -(-head_dim // align) * align
+
+
+def _sdpa(q, k, v, bias, dropout_p, scale, plan=None):
+    backends, width = plan or sdpa_plan(q.device.type, q.dtype, q.shape[-1], bias.requires_grad)
+    if backends is None:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p, scale=scale)
+    from torch.nn.attention import sdpa_kernel
+
+    dh = q.shape[-1]
+    if width != dh:
+        q, k, v = (F.pad(t, (0, width - dh)) for t in (q, k, v))
+    with sdpa_kernel(backends):
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p, scale=scale)
+    return out[..., :dh]
 
 
 def _flex(q, k, v, bias, scale, compiled):

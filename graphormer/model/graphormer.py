@@ -145,13 +145,19 @@ class Graphormer(nn.Module):
         return last.graph_tokens(h, bias, backend, layout)
 
     def head(self, h: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
-        if self.extra_features:
-            if extra is None or extra.shape[-1] != self.extra_features:
-                raise ValueError(f"this model reads {self.extra_features} extra features per molecule; "
-                                 f"got {None if extra is None else extra.shape[-1]}")
-            h = torch.cat([h, extra.to(h.dtype)], dim=-1)
-        h = self.head_layer_norm(F.gelu(self.head_transform(h)))
-        return self.embed_out(h) + self.lm_output_learned_bias
+        """The output head, in the parameters' precision even under autocast: regression outputs are
+        unscaled afterwards (`raw * std + mean`), and a bf16 head would round them first (bf16 keeps 8
+        bits: PCQM4Mv2's HOMO-LUMO gaps of ~5 eV by ~0.03 eV, a third of the published 0.0865 eV MAE)."""
+        with torch.autocast(h.device.type, enabled=False):
+            dtype = self.head_transform.weight.dtype
+            h = h.to(dtype)
+            if self.extra_features:
+                if extra is None or extra.shape[-1] != self.extra_features:
+                    raise ValueError(f"this model reads {self.extra_features} extra features per molecule; "
+                                     f"got {None if extra is None else extra.shape[-1]}")
+                h = torch.cat([h, extra.to(dtype)], dim=-1)
+            h = self.head_layer_norm(F.gelu(self.head_transform(h)))
+            return self.embed_out(h) + self.lm_output_learned_bias
 
     def forward(self, x: torch.Tensor, node_mask: torch.Tensor, degree: torch.Tensor, spd: torch.Tensor,
                 path: torch.Tensor, perturb: torch.Tensor | None = None,

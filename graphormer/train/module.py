@@ -157,12 +157,21 @@ class GraphormerModule(L.LightningModule):
                               batch.get("weight"))
             total = total + loss / hp.flag_steps
             if step + 1 < hp.flag_steps:
-                (grad,) = torch.autograd.grad(loss, delta, retain_graph=True)
+                (grad,) = torch.autograd.grad(self._scaled(loss), delta, retain_graph=True)
+                grad = torch.nan_to_num(grad)  # an overflowing loss scale: no step for those entries
                 delta = delta.detach() + hp.flag_step_size * grad.sign()
                 if hp.flag_mag > 0:  # project each node's perturbation back into the mag-ball
                     norm = delta.norm(dim=-1, keepdim=True)
                     delta = torch.where(norm > hp.flag_mag, delta * hp.flag_mag / norm, delta)
         return total
+
+    def _scaled(self, loss: torch.Tensor) -> torch.Tensor:
+        """The loss as the precision plugin scales it for backward (`16-mixed`: GradScaler), so that FLAG's
+        own gradient does not underflow in float16 where the parameters' does not. Only its sign is used,
+        so it needs no unscaling."""
+        plugin = getattr(getattr(self, "_trainer", None), "precision_plugin", None)
+        scaler = getattr(plugin, "scaler", None)
+        return loss if scaler is None else scaler.scale(loss)
 
     def _eval_step(self, batch: dict, stage: str) -> None:
         raw = self.net.raw(*model_inputs(batch), layout=batch.get("layout"))
