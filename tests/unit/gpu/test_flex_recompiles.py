@@ -27,16 +27,16 @@ def batches(count: int, max_atoms: int, seed: int = 0):
         yield collate([chain(n) for n in sizes])
 
 
-def compiled_flex_model():
+def compiled_flex_model(device="cpu"):
     torch.manual_seed(0)
     model = Graphormer(**TINY, attention="flex", dropout=0.0, attention_dropout=0.0,
-                       activation_dropout=0.0).eval()
+                       activation_dropout=0.0).eval().to(device)
     for layer in model.layers:
         layer.self_attn.compile_flex = True
     return model
 
 
-def run(model, stream) -> tuple[int, set[int], float]:
+def run(model, stream, device="cpu") -> tuple[int, set[int], float]:
     """(graphs compiled, grid lengths seen, largest difference to the math backend)."""
     from torch._dynamo.utils import counters
 
@@ -44,8 +44,9 @@ def run(model, stream) -> tuple[int, set[int], float]:
     counters.clear()
     lengths, worst = set(), 0.0
     for batch in stream:
-        inputs = {k: batch[k] for k in INPUTS}
+        inputs = {k: batch[k].to(device) for k in INPUTS}
         lengths |= {bucket_length(g.length) for g in batch["layout"].groups}
+        batch["layout"] = batch["layout"].to(device)
         with torch.no_grad():
             model.attention = "flex"
             out = model(**inputs, layout=batch["layout"])
