@@ -13,6 +13,7 @@
 # PYTHON (default: python) picks the interpreter. Exit status: 0 when every stage passed.
 set -u
 cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # this checkout, not another installed copy
 PYTHON="${PYTHON:-python}"
 MODE=gpu
 if [ "${1:-}" = "--cpu-dry-run" ]; then
