@@ -92,7 +92,7 @@ class Collater:
             "path": path.to(torch.uint8),
         }
         if self.layout:
-            out["layout"] = TokenLayout.of(node_mask)
+            out["layout"] = TokenLayout.from_sizes(sizes, width)
         if items[0][1] is not None:
             out["y"] = torch.from_numpy(np.stack([item[1] for item in items]).astype(np.float32))
         if len(items[0]) > 2 and items[0][2] is not None:
