@@ -12,6 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from graphormer import quiet
+from graphormer.configs import rundir  # noqa: F401  (registers ${run_time:...} before Hydra composes)
 from graphormer.errors import ConfigError, TrainingInterrupted, UserError
 
 CONFIG_PATH = "pkg://graphormer.configs"

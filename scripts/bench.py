@@ -28,6 +28,8 @@ fight the other jobs for the cores and give slower, noisier numbers.
     python scripts/bench.py                          # + size curve (chains, 10-200 atoms), dataset-size curve
     python scripts/bench.py --quick --profile slim   # torch.profiler tables: ours, reference
     python scripts/bench.py --report bench.json      # re-render bench.md / bench.png from a saved run
+    python scripts/bench.py --device cuda --quick    # on a GPU: backends x dtypes x train/infer, peak memory,
+                                                     # flex recompiles, host syncs; one JSON line (gpu_check.sh)
     python scripts/bench.py --out /tmp/bench         # results dir (default scripts/bench_results/; the script
                                                      # writes a `*` .gitignore into it, so it stays untracked)
 
@@ -63,6 +65,9 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "bench_results"
 ARCHS = {"slim": dict(num_layers=12, embed_dim=80, ffn_dim=80, num_heads=8),
          "base": dict(num_layers=12, embed_dim=768, ffn_dim=768, num_heads=32)}
 BATCH = {"slim": 64, "base": 16}
+# --configs tiny: a 2-layer model for dry runs of the script itself (scripts/gpu_check.sh --cpu-dry-run)
+ARCHS["tiny"] = dict(num_layers=2, embed_dim=16, ffn_dim=16, num_heads=2)
+BATCH["tiny"] = 8
 DROPOUT = dict(dropout=0.0, attention_dropout=0.1, activation_dropout=0.1)
 MAX_HOPS = 5
 SPATIAL_POS_MAX = 1024
@@ -218,7 +223,8 @@ def ours_collate(graphs) -> dict:
 
 
 def ours_forward(model, batch: dict) -> torch.Tensor:
-    return model(batch["x"], batch["node_mask"], batch["degree"], batch["spd"], batch["path"])
+    return model(batch["x"], batch["node_mask"], batch["degree"], batch["spd"], batch["path"],
+                 layout=batch.get("layout"))
 
 
 # ============================================================================================ measuring
@@ -437,6 +443,164 @@ def bench_model(arch: str, graph_sets: list[list[dict]], rounds: int, seed: int)
     result["molecules"] = n
     result["padded_atoms"] = [int(b[0]["x"].shape[1]) for b in batches]
     result["real_atoms"] = [int(b[0]["node_mask"].sum()) for b in batches]
+    return result
+
+
+# ================================================================== on an accelerator (scripts/gpu_check.sh)
+DEVICE_BACKENDS = ("math", "sdpa", "flex")
+DEVICE_DTYPES = {"fp32": None, "bf16": torch.bfloat16}
+
+
+def _to(batch: dict, device) -> dict:
+    return {k: v.to(device, non_blocking=True) if hasattr(v, "to") else v for k, v in batch.items()}
+
+
+def _sync(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _peak_reset(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _peak_mib(device) -> float | None:
+    return round(torch.cuda.max_memory_allocated(device) / 2 ** 20, 1) if device.type == "cuda" else None
+
+
+def bench_device(arch: str, graph_sets: list[list[dict]], device: str, rounds: int, seed: int,
+                 backends=DEVICE_BACKENDS, dtypes=tuple(DEVICE_DTYPES)) -> dict:
+    """Ours (each attention backend) and the reference, fp32 and bf16 autocast, training step and inference,
+    on `device`: molecules/s (median over rounds, the device synchronised around each batch) and the peak
+    allocated memory of the stage (CUDA: torch.cuda.max_memory_allocated). Same weights on both sides.
+    Combinations that cannot run (flex training on a CPU) are listed with the reason instead."""
+    device = torch.device(device)
+    theirs = ref_model(arch, seed, perturb=0.05)
+    ours = ours_from_reference(theirs)
+    ours.allow_flex_without_dropout = True  # flex has no attention dropout; the bench times it without
+    batches = [(_to(a, device), _to(b, device), y.to(device)) for a, b, y in make_batches(graph_sets, arch)]
+    n = sum(len(g) for g in graph_sets)
+    sides = {f"ours_{b}": (ours, ours_forward, 0, b) for b in backends}
+    sides["ref"] = (theirs, ref_forward, 1, None)
+    rows, skipped = [], {}
+    for name, (model, fwd, k, backend) in sides.items():
+        model.to(device)
+        if backend is not None:
+            model.attention = backend
+        opt = torch.optim.AdamW(model.parameters(), lr=LR)
+        for dtype_name in dtypes:
+            dtype = DEVICE_DTYPES[dtype_name]
+            for stage in ("train", "infer"):
+                if stage == "train" and backend == "flex" and device.type != "cuda":
+                    skipped[f"{name}/{dtype_name}/{stage}"] = "flex has no backward on the CPU"
+                    continue
+
+                def step(b, model=model, fwd=fwd, k=k, opt=opt, stage=stage):
+                    with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                        if stage == "train":
+                            model.train()
+                            train_step(fwd, model, opt, batches[b][k], batches[b][2])
+                        else:
+                            model.eval()
+                            infer(fwd, model, batches[b][k])
+
+                try:
+                    step(0)  # warm-up (and compilation) outside the clock
+                    _sync(device)
+                    _peak_reset(device)
+                    walls = []
+                    for _ in range(rounds):
+                        start = time.perf_counter()
+                        for b in range(len(batches)):
+                            step(b)
+                        _sync(device)
+                        walls.append(time.perf_counter() - start)
+                except Exception as err:  # a kernel that refuses a shape or dtype: reported, not fatal
+                    skipped[f"{name}/{dtype_name}/{stage}"] = f"{type(err).__name__}: {str(err)[:200]}"
+                    continue
+                rows.append({"side": name, "dtype": dtype_name, "stage": stage, "mol_s": round(n / median(walls), 1),
+                             "peak_mib": _peak_mib(device)})
+        model.cpu()
+    return {"device": str(device), "arch": arch, "molecules": n, "rows": rows, "skipped": skipped}
+
+
+def flex_recompiles(device: str, batches: int = 50, max_atoms: int = 60, seed: int = 0) -> dict:
+    """Compiled flex (forced, also on a CPU) over `batches` batches of 1-12 chains of 1-`max_atoms` atoms:
+    graphs dynamo compiled against the length buckets seen (the packing's bound)."""
+    from torch._dynamo.utils import counters
+
+    from graphormer.chem import smiles_to_graph
+    from graphormer.graph.packing import bucket_length
+    from graphormer.model import Graphormer
+
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    model = Graphormer(num_layers=2, embed_dim=32, ffn_dim=32, num_heads=2, attention="flex", dropout=0.0,
+                       attention_dropout=0.0, activation_dropout=0.0).eval().to(device)
+    for layer in model.layers:
+        layer.self_attn.compile_flex = True
+    torch._dynamo.reset()
+    counters.clear()
+    lengths = set()
+    start = time.perf_counter()
+    for _ in range(batches):
+        sizes = [rng.randint(1, max_atoms) for _ in range(rng.randint(1, 12))]
+        batch = ours_collate([smiles_to_graph("C" * size) for size in sizes])
+        lengths |= {bucket_length(g.length) for g in batch["layout"].groups}
+        with torch.no_grad():
+            ours_forward(model, _to(batch, torch.device(device)))
+    return {"batches": batches, "buckets_seen": len(lengths), "graphs_compiled": int(counters["stats"]["unique_graphs"]),
+            "seconds": round(time.perf_counter() - start, 1)}
+
+
+def host_syncs(device: str) -> dict:
+    """A packed training step of the slim model (forward, loss with missing labels, backward, metric update)
+    and an inference pass under `torch.cuda.set_sync_debug_mode("error")`: any host sync raises. On a CPU
+    there is nothing to measure (tests/unit/gpu/test_host_syncs.py counts the calls instead)."""
+    if not device.startswith("cuda"):
+        return {"measured": False, "why": "sync debug mode is CUDA-only"}
+    from graphormer.chem import smiles_to_graph
+    from graphormer.train.module import GraphormerModule
+
+    torch.manual_seed(0)
+    module = GraphormerModule(model=dict(ARCHS["slim"], attention="auto"), target_names=["a", "b"]).to(device)
+    batch = ours_collate([smiles_to_graph(s) for s in ("CCO", "c1ccccc1O", "CC(=O)Oc1ccccc1C(=O)O", "C")])
+    batch = _to(batch, torch.device(device))
+    y = torch.tensor([[1.0, float("nan")], [2.0, 3.0], [0.5, float("nan")], [1.0, 1.0]], device=device)
+    out = {}
+    for stage in ("train", "infer"):
+        module.train(stage == "train")
+        module(batch)  # warm-up: first-call allocations and compilation may sync
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            with torch.set_grad_enabled(stage == "train"):
+                raw = module(batch)
+                if stage == "train":
+                    module._loss(raw, y).backward()
+                module.metrics["val"].update(raw.detach().float(), y)
+            out[stage] = 0
+        except RuntimeError as err:
+            out[stage] = f"sync: {str(err)[:200]}"
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+    return {"measured": True, "host_syncs": out}
+
+
+def device_main(args) -> dict:
+    """`--device`: the accelerator bench (scripts/gpu_check.sh); ends with one JSON line."""
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    per_set, _ = pick_sets(args, dataset_smiles())
+    arch = args.configs.split(",")[0]
+    sets, _ = model_sets(per_set, arch, args.batches_per_set)
+    result = {"torch": torch.__version__, "device_name": torch.cuda.get_device_name() if args.device.startswith("cuda")
+              else "cpu", "bench": bench_device(arch, sets, args.device, args.rounds, args.seed),
+              "recompiles": flex_recompiles(args.device, batches=args.recompile_batches),
+              "host_syncs": host_syncs(args.device)}
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    print(json.dumps(result))
     return result
 
 
@@ -763,6 +927,9 @@ def parse_args(argv=None):
     p.add_argument("--no-curves", action="store_true")
     p.add_argument("--report", type=Path, metavar="BENCH_JSON",
                    help="only re-render bench.md / bench.png (into --out) from a saved bench.json")
+    p.add_argument("--device", help="accelerator bench on this device (cuda, cpu): ours per attention backend "
+                   "and the reference, fp32 / bf16, train / inference, peak memory, flex recompiles, host syncs")
+    p.add_argument("--recompile-batches", type=int, default=50, help="--device: batches for the recompile count")
     p.add_argument("--worker", nargs=3, metavar=("KIND", "SPEC", "OUT"), help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -821,6 +988,8 @@ def main(argv=None) -> dict:
     args.rounds = args.rounds or (3 if args.quick else 5)
     args.prep_molecules = args.prep_molecules or (128 if args.quick else 512)
     args.batches_per_set = args.batches_per_set or (1 if args.quick else 2)
+    if args.device:
+        return device_main(args)
     configs = [c for c in args.configs.split(",") if c]
     meta = {"when": time.strftime("%Y-%m-%d %H:%M"), "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
             "threads": args.threads, "load_before": load_load(), "rounds": args.rounds, "torch": torch.__version__}

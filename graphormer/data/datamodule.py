@@ -232,8 +232,9 @@ class MoleculeDataModule(L.LightningDataModule):
                                          pad_shards=shuffle)
         if shuffle and self.trainer is not None:
             sampler.set_epoch(self.trainer.current_epoch)
+        # Loader processes stay alive between epochs (a GPU otherwise waits for them to start every epoch).
         return DataLoader(dataset, batch_sampler=sampler, collate_fn=self.collater, num_workers=self.num_workers,
-                          persistent_workers=False, pin_memory=torch.cuda.is_available())
+                          persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

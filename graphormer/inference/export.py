@@ -39,8 +39,8 @@ def example_inputs(max_hops: int, smiles: tuple[str, ...] = ("CCO", "c1ccccc1C(=
     from graphormer.chem import smiles_to_graph
     from graphormer.data.collate import Collater
 
-    batch = Collater(max_hops=max_hops)([(smiles_to_graph(s), None) for s in smiles])
-    return model_inputs(batch)
+    batch = Collater(max_hops=max_hops, layout=False)([(smiles_to_graph(s), None) for s in smiles])
+    return model_inputs(batch)  # the collater's dtypes (spd int16, path uint8) are the artifact's
 
 
 def metadata(model: MoleculeModel) -> dict:
@@ -56,8 +56,8 @@ def metadata(model: MoleculeModel) -> dict:
         "max_hops": model.max_hops,
         "legacy_drop_node0": model.legacy_drop_node0,
         "inputs": {"x": "int64 [batch, nodes, 9] OGB atom features", "node_mask": "bool [batch, nodes]",
-                   "degree": "int64 [batch, nodes]", "spd": "int64 [batch, nodes, nodes] (-1 padding, 510 unreachable)",
-                   "path": "int64 [batch, nodes, nodes, max_hops] path bond codes"},
+                   "degree": "int64 [batch, nodes]", "spd": "int16 [batch, nodes, nodes] (-1 padding, 510 unreachable)",
+                   "path": "uint8 [batch, nodes, nodes, max_hops] path bond codes"},
     }
 
 

@@ -121,7 +121,7 @@ class Predictor:
     def embed_graphs(self, graphs: list[MolGraph]) -> np.ndarray:
         """Graph-token embeddings of the first model, [graphs, width]."""
         model = self.models[0]
-        encode = lambda m, b: m.encode(*model_inputs(b))  # noqa: E731
+        encode = lambda m, b: m.encode(*model_inputs(b), layout=b.get("layout"))  # noqa: E731
         return self._run(graphs, encode, model.embed_dim, [model])[0]
 
     def featurize_records(self, records: list[Record]) -> tuple[list[MolGraph], list[int], list[str | None]]:

@@ -66,8 +66,7 @@ def biased_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: to
     if backend == "math":
         return _math(q, k, v, bias, dropout_p, scale)
     if backend == "sdpa":
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype), dropout_p=dropout_p,
-                                              scale=scale)
+        return _sdpa(q, k, v, bias.to(q.dtype), dropout_p, scale)
     if backend == "flex":
         if dropout_p > 0:
             raise ValueError("the flex attention backend has no attention dropout; pass dropout_p=0")
@@ -89,6 +88,34 @@ def _math(q, k, v, bias, dropout_p, scale, probs_out: list | None = None):
     return torch.matmul(probs, v)
 
 
+def sdpa_plan(device_type: str, dtype: torch.dtype, head_dim: int, bias_needs_grad: bool):
+    """(SDPA kernels to allow, head dim to zero-pad q/k/v to) for a biased attention call; (None, head_dim)
+    leaves the choice to torch. On CUDA, when the bias needs a gradient, only the memory-efficient kernel
+    (and math, its fallback) may run: the cuDNN kernel, which torch may pick for some dropout values, returns
+    no bias gradient. The memory-efficient kernel needs head_dim to be a multiple of 16 bytes (8 in half
+    precision, 4 in float32); slim's 10 is padded (zero columns leave q k^T unchanged)."""
+    if device_type != "cuda" or not bias_needs_grad:
+        return None, head_dim
+    from torch.nn.attention import SDPBackend
+
+    align = max(1, 16 // torch.empty((), dtype=dtype).element_size())
+    return [SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH], -(-head_dim // align) * align
+
+
+def _sdpa(q, k, v, bias, dropout_p, scale, plan=None):
+    backends, width = plan or sdpa_plan(q.device.type, q.dtype, q.shape[-1], bias.requires_grad)
+    if backends is None:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p, scale=scale)
+    from torch.nn.attention import sdpa_kernel
+
+    dh = q.shape[-1]
+    if width != dh:
+        q, k, v = (F.pad(t, (0, width - dh)) for t in (q, k, v))
+    with sdpa_kernel(backends):
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p, scale=scale)
+    return out[..., :dh]
+
+
 def _flex(q, k, v, bias, scale, compiled):
     from torch.nn.attention.flex_attention import flex_attention
 
@@ -101,13 +128,18 @@ def _flex(q, k, v, bias, scale, compiled):
     if q.is_cuda and dh < FLEX_MIN_HEAD_DIM:
         # Zero-padding q and k leaves q k^T unchanged; the padded value columns are sliced off.
         q, k, v = (F.pad(t, (0, FLEX_MIN_HEAD_DIM - dh)) for t in (q, k, v))
+    if compiled and q.shape[0] > 1:
+        # the molecule count varies from batch to batch: one kernel for all of them (lengths are bucketed)
+        for t in (q, k, v, bias):
+            torch._dynamo.mark_dynamic(t, 0)
     fn = _compiled_flex_attention() if compiled else flex_attention
     return fn(q, k, v, score_mod=score_mod, scale=scale)[..., :dh]
 
 
 def _compiled_flex_attention():
-    # Compiled once per process. dynamic=False: automatic dynamic shapes break flex codegen on CPU,
-    # so every new (B, T) compiles anew; bucket batch shapes to stay under dynamo's recompile limit.
+    # Compiled once per process. dynamic=False: automatic dynamic shapes break flex codegen on CPU, so
+    # every new length T compiles anew; the batch dimension is marked dynamic (works on CPU too) and the
+    # model pads T to a few buckets (packing.bucket_length), which keeps it under dynamo's recompile limit.
     global _compiled_flex
     if _compiled_flex is None:
         from torch.nn.attention.flex_attention import flex_attention

@@ -11,7 +11,7 @@ from graphormer.model.bias import AttentionBias
 from graphormer.model.embedding import NodeEmbedding
 from graphormer.model.dropout import Dropout
 from graphormer.model.layers import EncoderLayer
-from graphormer.model.packing import MAX_GROUPS, TokenLayout
+from graphormer.graph.packing import MAX_GROUPS, TokenLayout, bucket_length
 
 
 def apply_graphormer_init(module: nn.Module) -> None:
@@ -103,27 +103,34 @@ class Graphormer(nn.Module):
 
     def encode(self, x: torch.Tensor, node_mask: torch.Tensor, degree: torch.Tensor, spd: torch.Tensor,
                path: torch.Tensor, perturb: torch.Tensor | None = None,
-               attn_probs: list | None = None) -> torch.Tensor:
+               layout: TokenLayout | None = None, attn_probs: list | None = None) -> torch.Tensor:
         """Final hidden state of the graph token, `[B, embed_dim]`. `perturb` `[B, N, embed_dim]` is added to
         the node embeddings (not the graph token) before the embedding LayerNorm, as FLAG does (and
-        integrated gradients, graphormer.inference.explain). `attn_probs`: a list that receives every layer's
-        attention probabilities `[B, H, N + 1, N + 1]` (graph token first); it runs the math backend on
-        unpacked tokens, whatever `attention` says. There, `node_mask`, `spd` and `path` may have batch 1 for a
-        batch of one molecule's inputs (x, degree, perturb): the attention bias is computed once and broadcast."""
+        integrated gradients, graphormer.inference.explain). `layout`: the batch's TokenLayout from the
+        collater (built here from `node_mask` when not given, which makes the device wait for the host).
+        `attn_probs`: a list that receives every layer's attention probabilities `[B, H, N + 1, N + 1]` (graph
+        token first); it runs the math backend on unpacked tokens, whatever `attention` says. There,
+        `node_mask`, `spd` and `path` may have batch 1 for a batch of one molecule's inputs (x, degree,
+        perturb): the attention bias is computed once and broadcast."""
         device = x.device
         backend = self.backend(device.type) if attn_probs is None else "math"
         dtype = compute_dtype(device, self.head_transform.weight.dtype)
         h = self.node_embedding(x, node_mask, degree)
         if perturb is not None:
             h = torch.cat([h[:, :1], h[:, 1:] + perturb.to(h.dtype)], dim=1)
-        layout = None
-        if (self.pack_tokens and attn_probs is None and not torch.compiler.is_compiling()
-                and TokenLayout.is_prefix(node_mask)):
-            # compiled flex compiles per shape: one group, the collater's padded width
-            layout = TokenLayout.of(node_mask, max_groups=1 if backend == "flex" else MAX_GROUPS)
+        if not self.pack_tokens or attn_probs is not None or torch.compiler.is_compiling():
+            layout = None
+        elif layout is None and TokenLayout.is_prefix(node_mask):
+            layout = TokenLayout.of(node_mask, max_groups=MAX_GROUPS)
+        if layout is not None:
+            if (layout.batch, layout.length) != tuple(h.shape[:2]):
+                raise ValueError(f"the batch's layout is for {layout.batch} molecules of {layout.length} tokens, "
+                                 f"the inputs have {tuple(h.shape[:2])}")
             h = layout.pack(h)
             # one bias per size group, cut to the group's grid; shared by every layer
             bias = [self.attn_bias(*group.select(spd, path, node_mask), dtype) for group in layout.groups]
+            if backend == "flex":  # compiled kernels: a few grid lengths, not one per batch (see packing.py)
+                bias = [_bucketed(b) for b in bias]
         else:
             bias = self.attn_bias(spd, path, node_mask, dtype)  # shared by every layer
         if self.embed_layer_norm is not None:
@@ -136,21 +143,41 @@ class Graphormer(nn.Module):
         *layers, last = self.layers
         for layer in layers:
             h = layer(h, bias, backend, layout)
-        if backend == "flex":  # compiled flex: keep the one query shape it was compiled for
+        if backend == "flex":  # compiled flex: keep the one query shape per bucket it was compiled for
             return last(h, bias, backend, layout)[layout.first]
         # only the graph tokens are read after the last layer: its queries, out-projection and FFN skip the rest
         return last.graph_tokens(h, bias, backend, layout)
 
     def head(self, h: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
-        if self.extra_features:
-            if extra is None or extra.shape[-1] != self.extra_features:
-                raise ValueError(f"this model reads {self.extra_features} extra features per molecule; "
-                                 f"got {None if extra is None else extra.shape[-1]}")
-            h = torch.cat([h, extra.to(h.dtype)], dim=-1)
-        h = self.head_layer_norm(F.gelu(self.head_transform(h)))
-        return self.embed_out(h) + self.lm_output_learned_bias
+        """The output head, in the parameters' precision even under autocast: regression outputs are
+        unscaled afterwards (`raw * std + mean`), and a bf16 head would round them first (bf16 keeps 8
+        bits: PCQM4Mv2's HOMO-LUMO gaps of ~5 eV by ~0.03 eV, a third of the published 0.0865 eV MAE)."""
+        with torch.autocast(h.device.type, enabled=False):
+            dtype = self.head_transform.weight.dtype
+            h = h.to(dtype)
+            if self.extra_features:
+                if extra is None or extra.shape[-1] != self.extra_features:
+                    raise ValueError(f"this model reads {self.extra_features} extra features per molecule; "
+                                     f"got {None if extra is None else extra.shape[-1]}")
+                h = torch.cat([h, extra.to(dtype)], dim=-1)
+            h = self.head_layer_norm(F.gelu(self.head_transform(h)))
+            return self.embed_out(h) + self.lm_output_learned_bias
 
     def forward(self, x: torch.Tensor, node_mask: torch.Tensor, degree: torch.Tensor, spd: torch.Tensor,
                 path: torch.Tensor, perturb: torch.Tensor | None = None,
-                extra: torch.Tensor | None = None, attn_probs: list | None = None) -> torch.Tensor:
-        return self.head(self.encode(x, node_mask, degree, spd, path, perturb, attn_probs), extra)
+                extra: torch.Tensor | None = None, layout: TokenLayout | None = None,
+                attn_probs: list | None = None) -> torch.Tensor:
+        return self.head(self.encode(x, node_mask, degree, spd, path, perturb, layout, attn_probs), extra)
+
+
+def _bucketed(bias: torch.Tensor) -> torch.Tensor:
+    """A group's bias `[B, H, T, T]` padded to `[max(B, 2), H, L, L]`, L = bucket_length(T): padded keys get
+    -inf, padded query rows and padding molecules 0 (finite, so no row is fully masked). The layers pad q, k
+    and v to the same grid and cut the output back (MultiheadAttention)."""
+    B, _, T, _ = bias.shape
+    length = bucket_length(T)
+    if length != T:
+        bias = F.pad(F.pad(bias, (0, length - T), value=float("-inf")), (0, 0, 0, length - T))
+    if B < 2:  # a batch dimension of 1 would be specialised by the compiler: pad with one empty molecule
+        bias = F.pad(bias, (0, 0, 0, 0, 0, 0, 0, 2 - B))
+    return bias

@@ -8,7 +8,7 @@ from torch import nn
 
 from graphormer.model.attention import biased_attention
 from graphormer.model.dropout import Dropout
-from graphormer.model.packing import TokenLayout
+from graphormer.graph.packing import TokenLayout
 
 
 class MultiheadAttention(nn.Module):
@@ -26,6 +26,8 @@ class MultiheadAttention(nn.Module):
         self.k_proj = nn.Linear(embed_dim, embed_dim)
         self.v_proj = nn.Linear(embed_dim, embed_dim)
         self.out_proj = nn.Linear(embed_dim, embed_dim)
+        # flex only: None = compiled on CUDA, eager elsewhere (biased_attention's `compile`)
+        self.compile_flex: bool | None = None
 
     def forward(self, x: torch.Tensor, bias, backend: str = "math", layout: TokenLayout | None = None,
                 probs_out: list | None = None) -> torch.Tensor:
@@ -37,7 +39,8 @@ class MultiheadAttention(nn.Module):
             return self.out_proj(self._attend(q, k, v, bias, backend, probs_out))
         if probs_out is not None:
             raise ValueError("attention probabilities are recorded on unpacked tokens only")
-        parts = [group.pack(self._attend(group.unpack(q), group.unpack(k), group.unpack(v), group_bias, backend))
+        parts = [group.pack(_cut(self._attend(*(_fit(group.unpack(t), group_bias) for t in (q, k, v)), group_bias,
+                                              backend), group))
                  for group, group_bias in zip(layout.groups, bias)]
         return self.out_proj(parts[0] if len(parts) == 1 else torch.cat(parts))
 
@@ -63,8 +66,21 @@ class MultiheadAttention(nn.Module):
         # flex has no attention dropout; resolve_backend only lets it train when that is allowed.
         p = 0.0 if backend == "flex" else self.attention_dropout
         out = biased_attention(heads(q), heads(k), heads(v), bias, dropout_p=p, training=self.training,
-                               backend=backend, scale=self.scaling, probs_out=probs_out)
+                               backend=backend, scale=self.scaling, compile=self.compile_flex, probs_out=probs_out)
         return out.transpose(1, 2).reshape(B, Tq, d)
+
+
+def _fit(t: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """A group's grid `[B, T, d]` zero-padded to its bias's `[B', H, T', T']` (flex's length buckets)."""
+    B, T = bias.shape[0], bias.shape[-1]
+    if t.shape[:2] == (B, T):
+        return t
+    return F.pad(t, (0, 0, 0, T - t.shape[1], 0, B - t.shape[0]))
+
+
+def _cut(t: torch.Tensor, group) -> torch.Tensor:
+    """The inverse of `_fit`: the group's own `[batch, length, d]` grid."""
+    return t if t.shape[:2] == (group.batch, group.length) else t[:group.batch, :group.length]
 
 
 class EncoderLayer(nn.Module):

@@ -127,9 +127,10 @@ class MoleculeModel(nn.Module):
         return list(self.target_names)
 
     # ------------------------------------------------------------------- compute
-    def encode(self, x, node_mask, degree, spd, path) -> torch.Tensor:
-        """Final graph-token state, `[B, embed_dim]` (what `graphormer embed` writes)."""
-        return self.model.encode(x, node_mask, degree, spd, path)
+    def encode(self, x, node_mask, degree, spd, path, *, layout=None) -> torch.Tensor:
+        """Final graph-token state, `[B, embed_dim]` (what `graphormer embed` writes). `layout`: the batch's
+        TokenLayout from the collater, if it has one (`batch.get("layout")`)."""
+        return self.model.encode(x, node_mask, degree, spd, path, layout=layout)
 
     def descriptor_features(self, smiles: Sequence[str]) -> np.ndarray | None:
         """The scaled descriptors this model's head reads, [n, features] (None for a model without them)."""
@@ -139,12 +140,14 @@ class MoleculeModel(nn.Module):
         return self.descriptors.features(np.stack(rows) if rows else np.zeros((0, len(self.descriptors.names))))
 
     def raw(self, x, node_mask, degree, spd, path, extra: torch.Tensor | None = None,
-            perturb: torch.Tensor | None = None, attn_probs: list | None = None) -> torch.Tensor:
+            perturb: torch.Tensor | None = None, layout=None, attn_probs: list | None = None) -> torch.Tensor:
         """Head outputs before `activate`: scaled regression values or logits, `[B, outputs]`. `perturb`
         is an additive node-embedding perturbation (FLAG's in training, the integrated-gradients path in
-        explain); `attn_probs` a list that receives each layer's attention probabilities (math backend).
-        Calls the Graphormer's forward so that a `torch.compile`d Graphormer runs compiled."""
-        return self.model(x, node_mask, degree, spd, path, perturb=perturb, extra=extra, attn_probs=attn_probs)
+        explain); `layout` the collater's TokenLayout; `attn_probs` a list that receives each layer's attention
+        probabilities (math backend). Calls the Graphormer's forward so that a `torch.compile`d Graphormer runs
+        compiled; `layout` and `attn_probs` are passed only when given, so a compiled one sees the same call."""
+        given = {k: v for k, v in (("layout", layout), ("attn_probs", attn_probs)) if v is not None}
+        return self.model(x, node_mask, degree, spd, path, perturb=perturb, extra=extra, **given)
 
     def scale(self, y: torch.Tensor) -> torch.Tensor:
         """Targets in the units `raw` regresses (identity unless regression with scaling)."""
@@ -162,12 +165,13 @@ class MoleculeModel(nn.Module):
             return torch.softmax(raw, dim=-1)
         return self.unscale(raw)
 
-    def forward(self, x, node_mask, degree, spd, path, extra: torch.Tensor | None = None) -> torch.Tensor:
-        return self.activate(self.raw(x, node_mask, degree, spd, path, extra))
+    def forward(self, x, node_mask, degree, spd, path, extra: torch.Tensor | None = None,
+                layout=None) -> torch.Tensor:
+        return self.activate(self.raw(x, node_mask, degree, spd, path, extra, layout=layout))
 
     def predict(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """`forward` on a collated batch dict."""
-        return self(*model_inputs(batch))
+        """`forward` on a collated batch dict (with its layout when it has one)."""
+        return self(*model_inputs(batch), layout=batch.get("layout"))
 
     # --------------------------------------------------------------- checkpoints
     def save(self, path: str | Path) -> Path:

@@ -102,26 +102,29 @@ class GraphormerModule(L.LightningModule):
 
     def forward(self, batch: dict) -> torch.Tensor:
         """Predictions in original units (regression) or logits (classification)."""
-        return self.net.unscale(self.net.raw(*model_inputs(batch)))
+        return self.net.unscale(self.net.raw(*model_inputs(batch), layout=batch.get("layout")))
 
     def _loss(self, raw: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-        """Mean loss over the labelled entries; `weight` [B] (data.weight_column) weighs molecules."""
+        """Mean loss over the labelled entries; `weight` [B] (data.weight_column) weighs molecules. Missing
+        labels are masked arithmetically (no boolean indexing): the device never waits for the host."""
         raw = raw.float()
         if self.task == "multiclass":
             keep = ~torch.isnan(y[:, 0])
-            per = F.cross_entropy(raw[keep], y[keep, 0].long(), reduction="none")
-            w = None if weight is None else weight[keep]
+            per = F.cross_entropy(raw, torch.nan_to_num(y[:, 0]).long(), reduction="none")
+            w = keep.float() if weight is None else weight * keep
         else:
             keep = ~torch.isnan(y)
+            target = torch.nan_to_num(y)
             if self.task == "regression":
-                diff = raw[keep] - self.net.scale(y)[keep]
+                diff = raw - self.net.scale(target)
                 per = diff.abs() if self.loss_name == "l1" else diff.pow(2)
             else:
-                pos = None if self.pos_weight is None else self.pos_weight.expand_as(y)[keep]
-                per = F.binary_cross_entropy_with_logits(raw[keep], y[keep], pos_weight=pos, reduction="none")
-            w = None if weight is None else weight[:, None].expand_as(y)[keep]
-        if w is None:
-            return per.mean()
+                pos = None if self.pos_weight is None else self.pos_weight.expand_as(y)
+                per = F.binary_cross_entropy_with_logits(raw, target, pos_weight=pos, reduction="none")
+            w = keep.float() if weight is None else weight[:, None] * keep
+        per = torch.where(keep, per, 0.0)  # a missing label's term is 0, not NaN * 0
+        if weight is None:
+            return per.sum() / w.sum()
         return (per * w).sum() / w.sum().clamp_min(1e-12)
 
     # -------------------------------------------------------------- the loop
@@ -129,7 +132,7 @@ class GraphormerModule(L.LightningModule):
         if self.hparams.flag_steps > 0:
             loss = self._flag_loss(batch)
         else:
-            raw = self.net.raw(*model_inputs(batch))
+            raw = self.net.raw(*model_inputs(batch), layout=batch.get("layout"))
             loss = self._loss(raw, batch["y"], batch.get("weight"))
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["y"].shape[0])
         return loss
@@ -150,18 +153,28 @@ class GraphormerModule(L.LightningModule):
         total = 0.0
         for step in range(hp.flag_steps):
             delta = (delta * mask).detach().requires_grad_(True)
-            loss = self._loss(self.net.raw(*inputs, perturb=delta), batch["y"], batch.get("weight"))
+            loss = self._loss(self.net.raw(*inputs, perturb=delta, layout=batch.get("layout")), batch["y"],
+                              batch.get("weight"))
             total = total + loss / hp.flag_steps
             if step + 1 < hp.flag_steps:
-                (grad,) = torch.autograd.grad(loss, delta, retain_graph=True)
+                (grad,) = torch.autograd.grad(self._scaled(loss), delta, retain_graph=True)
+                grad = torch.nan_to_num(grad)  # an overflowing loss scale: no step for those entries
                 delta = delta.detach() + hp.flag_step_size * grad.sign()
                 if hp.flag_mag > 0:  # project each node's perturbation back into the mag-ball
                     norm = delta.norm(dim=-1, keepdim=True)
                     delta = torch.where(norm > hp.flag_mag, delta * hp.flag_mag / norm, delta)
         return total
 
+    def _scaled(self, loss: torch.Tensor) -> torch.Tensor:
+        """The loss as the precision plugin scales it for backward (`16-mixed`: GradScaler), so that FLAG's
+        own gradient does not underflow in float16 where the parameters' does not. Only its sign is used,
+        so it needs no unscaling."""
+        plugin = getattr(getattr(self, "_trainer", None), "precision_plugin", None)
+        scaler = getattr(plugin, "scaler", None)
+        return loss if scaler is None else scaler.scale(loss)
+
     def _eval_step(self, batch: dict, stage: str) -> None:
-        raw = self.net.raw(*model_inputs(batch))
+        raw = self.net.raw(*model_inputs(batch), layout=batch.get("layout"))
         self.log(f"{stage}/loss", self._loss(raw, batch["y"], batch.get("weight")), batch_size=batch["y"].shape[0], sync_dist=True)
         self.metrics[stage].update(self.net.unscale(raw).float(), batch["y"])
 

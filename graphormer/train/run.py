@@ -77,8 +77,10 @@ def resume_command(run_dir: Path) -> str:
 
 
 def baseline_metrics(task: str, target_mean: np.ndarray, y_test: np.ndarray, num_classes: int) -> dict[str, float]:
-    """Metrics of a model that always predicts the training mean (a constant score for classification)."""
-    metrics = TaskMetrics(task, y_test.shape[1], num_classes)
+    """Metrics of a model that always predicts the training mean (a constant score for classification).
+    Local arithmetic on the whole test set, with no collective call: under DDP every rank computes the same
+    numbers on its own (a CPU all-gather on an NCCL process group would fail the run)."""
+    metrics = TaskMetrics(task, y_test.shape[1], num_classes, sync=False)
     y = torch.from_numpy(y_test).float()
     if task == "multiclass":
         pred = torch.zeros(len(y), num_classes)

@@ -48,3 +48,17 @@ def test_gathered_metrics_equal_a_single_process_evaluation(runs, nci_csv):
     single = dict(part.split("=", 1) for part in line.split())
     assert abs(float(single["mae"]) - float(summary["test_mae"])) < 1e-4
     assert abs(float(single["rmse"]) - float(summary["test_rmse"])) < 1e-4
+
+
+def test_the_ddp_config_as_shipped_ends_with_one_summary_line(tmp_path, nci_csv):
+    """`trainer=ddp` with its own precision (bf16-mixed) and loader defaults, on two CPU processes: exit 0 and
+    exactly one summary line (rank 0's). The baseline after `trainer.test` makes no collective call (on NCCL a
+    CPU all-gather there failed every GPU run; tests/unit/gpu/test_ddp_metrics.py counts the calls)."""
+    proc = graphormer("train", "data=csv", f"data.path={nci_csv}", *TINY[:4], "trainer=ddp", "trainer.accelerator=cpu",
+                      "trainer.devices=2", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
+                      f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    lines = [line for line in proc.stdout.splitlines() if "baseline_" in line]
+    assert len(lines) == 1, proc.stdout
+    summary = dict(part.split("=", 1) for part in lines[0].split())
+    assert float(summary["test_mae"]) > 0 and float(summary["baseline_mae"]) > 0
+    assert (tmp_path / "run" / "results.json").is_file()

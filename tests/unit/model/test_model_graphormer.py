@@ -80,15 +80,13 @@ def test_backends_agree_with_math(make_batch, backend, pre_layernorm):
 
 
 @pytest.mark.slow
-def test_compiled_flex_agrees_with_math(make_batch, monkeypatch):
-    import graphormer.model.layers as layers
-    from graphormer.model.attention import biased_attention
-
+def test_compiled_flex_agrees_with_math(make_batch):
     batch = make_batch()
     model = tiny()
     ref = predict(model, batch, "math")
     # the model compiles flex only on CUDA; force the compiled path (dynamic=False) on CPU
-    monkeypatch.setattr(layers, "biased_attention", lambda *a, **kw: biased_attention(*a, **kw, compile=True))
+    for layer in model.layers:
+        layer.self_attn.compile_flex = True
     torch.testing.assert_close(predict(model, batch, "flex"), ref, rtol=1e-5, atol=1e-5)
 
 
@@ -107,7 +105,7 @@ def test_padding_invariance(make_batch, molecules, backend, pre_layernorm):
 def test_packed_tokens_equal_the_padded_grid_float64(make_batch, backend, pre_layernorm):
     """Token-wise layers on real tokens only (the default) compute what the padded grid computes: outputs
     and every gradient, in float64, in training mode (the recomputing core) and in eval mode."""
-    from graphormer.model.packing import TokenLayout
+    from graphormer.graph.packing import TokenLayout
 
     batch = inputs(make_batch())
     assert len(TokenLayout.of(batch["node_mask"]).groups) > 1  # sizes differ: padding to skip, several grids
@@ -129,7 +127,7 @@ def test_packed_tokens_equal_the_padded_grid_float64(make_batch, backend, pre_la
 
 
 def test_token_layout_packs_largest_first_and_groups_by_size():
-    from graphormer.model.packing import TokenLayout
+    from graphormer.graph.packing import TokenLayout
 
     node_mask = torch.tensor([[True, True, False], [True, False, False], [True, True, True]])
     layout = TokenLayout.of(node_mask)  # 3, 2 and 4 tokens with the graph token
