@@ -96,14 +96,13 @@ def _pickle_records(pickle_path: Path, positions: list[int] | None) -> Records:
     """The molecules of one ZINC pickle as SMILES records (rows = 1-based positions in the pickle)."""
 
     def read():
-        from rdkit import RDLogger
-
         import torch  # noqa: F401  (the pickles hold torch tensors)
+
+        from graphormer.chem import quiet_rdkit
 
         with open(pickle_path, "rb") as handle:
             molecules = pickle.load(handle)
-        RDLogger.DisableLog("rdApp.*")
-        try:
+        with quiet_rdkit():  # the reason for a bad molecule is reported per row instead
             for pos in (range(len(molecules)) if positions is None else positions):
                 mol = molecules[pos]
                 y = repr(float(np.asarray(mol[TARGET]).reshape(-1)[0]))
@@ -111,8 +110,6 @@ def _pickle_records(pickle_path: Path, positions: list[int] | None) -> Records:
                     yield pos + 1, [rebuild_smiles(mol["atom_type"], mol["bond_type"]), y], None
                 except ValueError as err:
                     yield pos + 1, None, str(err)
-        finally:
-            RDLogger.EnableLog("rdApp.*")
 
     return Records(str(pickle_path), ["smiles", TARGET], read, smiles_column=0, default_targets=[1],
                    files=[str(pickle_path)])

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import csv
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.cli import graphormer  # noqa: F401  (also imported from here by other tests)
 from tests.conftest import nci_rows
 
 TINY = ["model.num_layers=2", "model.embed_dim=16", "model.ffn_dim=16", "model.num_heads=2",
@@ -30,14 +29,6 @@ def summary_fields(stdout: str) -> dict[str, str]:
 def assert_beats_baseline(fields: dict[str, str], margin: float = 0.8) -> None:
     """The model learned: its test MAE is well under the training-mean baseline's."""
     assert float(fields["test_mae"]) < margin * float(fields["baseline_mae"]), fields
-
-
-def graphormer(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "graphormer", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600, env={**__import__("os").environ, "WANDB_MODE": "disabled"})
-    if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
-    return proc
 
 
 @pytest.fixture(scope="module")

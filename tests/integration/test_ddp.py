@@ -23,7 +23,7 @@ def runs(tmp_path_factory, nci_csv):
     work = tmp_path_factory.mktemp("ddp")
     common = ["data=csv", f"data.path={nci_csv}", *TINY, *NO_DROPOUT]
     two = graphormer("train", *common, "trainer=ddp", "trainer.devices=2", "trainer.precision=32-true",
-                     "data.batch_size=16", f"hydra.run.dir={work / 'two'}", cwd=work)
+                     "data.batch_size=16", f"hydra.run.dir={work / 'two'}", cwd=work, fresh=True)  # workers re-run argv
     one = graphormer("train", *common, "trainer.devices=1", "data.batch_size=32", f"hydra.run.dir={work / 'one'}",
                      cwd=work)
     return work, two.stdout, one.stdout
@@ -56,7 +56,7 @@ def test_the_ddp_config_as_shipped_ends_with_one_summary_line(tmp_path, nci_csv)
     CPU all-gather there failed every GPU run; tests/unit/gpu/test_ddp_metrics.py counts the calls)."""
     proc = graphormer("train", "data=csv", f"data.path={nci_csv}", *TINY[:4], "trainer=ddp", "trainer.accelerator=cpu",
                       "trainer.devices=2", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
-                      f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+                      f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, fresh=True)
     lines = [line for line in proc.stdout.splitlines() if "baseline_" in line]
     assert len(lines) == 1, proc.stdout
     summary = dict(part.split("=", 1) for part in lines[0].split())

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli import graphormer as run_cli
+
 REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled", "PYTHONPATH": str(REPO)}
 TINY = ["model.num_layers=1", "model.embed_dim=16", "model.ffn_dim=16", "model.num_heads=2",
@@ -20,8 +22,7 @@ TINY = ["model.num_layers=1", "model.embed_dim=16", "model.ffn_dim=16", "model.n
 
 
 def graphormer(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "graphormer", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=ENV)
+    return run_cli(*args, cwd=cwd, timeout=timeout, env={"OMP_NUM_THREADS": "1"}, check=False)
 
 
 # ------------------------------------------------------------------------------------- config mistakes
