@@ -27,7 +27,7 @@ ENV = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": str(REPO)}
 
 
 # ------------------------------------------------------------------------------------------- server side
-def _child(request: dict) -> None:
+def become_command(request: dict) -> None:
     """In the forked child: become `python -m graphormer <argv>` in `cwd` with `env`, then exit."""
     code = 1
     try:
@@ -68,9 +68,9 @@ def _wait(pid: int, timeout: float) -> int:
         time.sleep(0.02)
 
 
-def serve() -> None:
-    """Requests (JSON lines) on stdin, exit codes (JSON lines) on stdout."""
-    import graphormer.cli  # noqa: F401  (the heavy imports, once)
+def preload() -> None:
+    """The heavy imports, once, in the process that forks the commands."""
+    import graphormer.cli  # noqa: F401
     import graphormer.inference.jobs  # noqa: F401
     import graphormer.train.run  # noqa: F401
 
@@ -82,6 +82,11 @@ def serve() -> None:
         for handler in list(logger.handlers):
             logger.removeHandler(handler)
         logger.propagate = True
+
+
+def serve() -> None:
+    """Requests (JSON lines) on stdin, exit codes (JSON lines) on stdout."""
+    preload()
     responses = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # anything else printed here goes to stderr, not into the answers
     for line in sys.stdin:
@@ -90,7 +95,7 @@ def serve() -> None:
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:
-            _child(request)
+            become_command(request)
         responses.write(json.dumps({"code": _wait(pid, request["timeout"])}) + "\n")
         responses.flush()
 

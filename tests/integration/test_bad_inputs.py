@@ -111,34 +111,17 @@ def make_training_checkpoints(tmp: Path) -> None:
 # ------------------------------------------------------------------------------------------- runner
 def _child(job: dict, tmp: Path) -> None:
     """In a forked child: run one command line exactly as `python -m graphormer` would, then exit."""
-    import traceback
+    from tests.cli import become_command
 
-    from graphormer.cli import main
-
-    for fd, suffix in ((1, "out"), (2, "err")):
-        target = os.open(tmp / f"{job['name']}.{suffix}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.dup2(target, fd)
-    sys.argv = ["graphormer", *job["argv"]]
-    try:
-        code = main(job["argv"])
-    except SystemExit as exit_:
-        code = exit_.code
-    except BaseException:  # what the real interpreter would print for an uncaught exception
-        traceback.print_exc()
-        code = 1
-    if isinstance(code, str):
-        print(code, file=sys.stderr)
-        code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code or 0)
+    become_command({"argv": job["argv"], "cwd": str(Path.cwd()), "env": dict(os.environ),
+                    "out": str(tmp / f"{job['name']}.out"), "err": str(tmp / f"{job['name']}.err")})
 
 
 def run_batch(job_list: list[dict], tmp: Path, workers: int = 2) -> dict[str, int]:
     """Runner side: heavy imports once, then each job in a forked child; jobs with `after` wait for it."""
-    import graphormer.cli  # noqa: F401
-    import graphormer.inference.jobs  # noqa: F401
-    import graphormer.train.run  # noqa: F401
+    from tests.cli import preload
+
+    preload()
 
     make_model_checkpoints(tmp)
     pending, running, codes = list(job_list), {}, {}
