@@ -7,8 +7,9 @@ Training tables (`build_table`) and prediction inputs (`inference.readers.InputR
   SMILES file, anything else delimited text (`.tsv` tab, otherwise detected: tab, ';' or ',').
 * Delimited text: '#' lines are comments, blank lines are ignored; a first line whose SMILES cell (the named or
   numbered `smiles_column`, or any cell when none is given) is a molecule is data, not a header.
-* SMILES files: whitespace-separated, the SMILES first; a first word `smiles` or `smi` makes the line a header;
-  the last column keeps its spaces (a name such as "phenol, technical grade").
+* SMILES files: whitespace-separated, the SMILES first (always split off); a first word `smiles` or `smi` makes
+  the line a header; there are at least two columns (`column_1` for what follows the SMILES when nothing names
+  it), and the last column keeps its spaces (a name such as "phenol, technical grade").
 * SDF: columns `name` (the title line), `smiles` (written from the structure), then the data fields of the first
   readable record. Records are read with RDKit's sanitization, so stereochemistry from wedges or 3D
   coordinates is kept; a record that fails it is written as SMILES from its unsanitized form, and the featurizer
@@ -146,7 +147,9 @@ def smi_records(path: str | Path) -> Records:
         raise DataError(f"{path}: no molecules in the file (it is empty)")
     words = first.split()
     has_header = words[0].lower() in SMI_HEADER_WORDS
-    columns = words if has_header else ["smiles", *(f"column_{i}" for i in range(1, len(words)))]
+    columns = words if has_header else ["smiles"]
+    # the SMILES is always the first word; what follows it always has a column (a name, as .smi files have)
+    columns += [f"column_{i}" for i in range(len(columns), max(len(words), 2))]
 
     def read():
         stream = lines()

@@ -6,8 +6,10 @@
 
 What `ogb.utils.smiles2graph` + `Data(...)` or `PygGraphPropPredDataset` give is accepted: integer `x` [n, 9]
 and `edge_attr` [e, 3] in OGB's vocabularies, `edge_index` [2, e] with both directions of every bond. PyG's own
-molecular datasets (`ZINC`, `QM9`, `from_smiles`) use other features; they are refused with the reason instead
-of being fed to the model (re-featurize their SMILES with `graphormer.chem.smiles_to_graph`).
+molecular datasets (`ZINC`, `QM9`, `from_smiles`) use other features: re-featurize their SMILES with
+`graphormer.chem.smiles_to_graph`. Float features, other widths and codes outside OGB's vocabularies are refused
+with the reason; `from_smiles` codes of many molecules fall inside OGB's ranges and cannot be detected.
+A graph with no atoms, or more than the model encodes (MAX_ATOMS), is refused too.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from graphormer.chem import MolGraph
 from graphormer.chem.featurize import ATOM_FEATURE_DIMS, BOND_FEATURE_DIMS
 from graphormer.data.collate import Collater
 from graphormer.errors import DataError
+from graphormer.graph import MAX_ATOMS
 
 _REFEATURIZE = ("graphormer reads OGB-featurized graphs (ogb.utils.smiles2graph, PygGraphPropPredDataset); "
                 "re-featurize the SMILES with graphormer.chem.smiles_to_graph")
@@ -59,12 +62,23 @@ def pyg_to_graph(data) -> MolGraph:
 
 
 def pyg_to_graphs(data) -> list[MolGraph]:
-    """A `Batch`, a single `Data` or a sequence of `Data` as a list of `MolGraph`s (batch order)."""
-    if isinstance(data, Sequence):
-        return [pyg_to_graph(d) for d in data]
-    if hasattr(data, "to_data_list") and hasattr(data, "ptr"):  # a Batch
-        return [pyg_to_graph(d) for d in data.to_data_list()]
-    return [pyg_to_graph(data)]
+    """A `Batch`, a single `Data`, or a dataset / list of `Data` (e.g. `PygGraphPropPredDataset` or a slice of
+    it) as a list of `MolGraph`s, in order."""
+    from torch_geometric.data import Batch, Data
+
+    if isinstance(data, Batch):
+        items = data.to_data_list()
+    elif isinstance(data, Data):
+        items = [data]
+    else:
+        items = [data[i] for i in range(len(data))]
+    graphs = []
+    for i, item in enumerate(items):
+        graph = pyg_to_graph(item)
+        if not 0 < graph.num_nodes <= MAX_ATOMS:
+            raise DataError(f"graph {i} has {graph.num_nodes} atoms: the model encodes 1 to {MAX_ATOMS}")
+        graphs.append(graph)
+    return graphs
 
 
 def pyg_batch(data, max_hops: int = 5) -> dict[str, torch.Tensor]:

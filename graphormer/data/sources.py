@@ -41,8 +41,9 @@ def _user_files(source: str, path: str | None, val_path: str | None, test_path: 
     if not path:
         raise DataError(f"data={source} needs data.path=<file>")
     declared = source if source in ("sdf", "smi") else None
-    files = [(file_records(path, declared, cache_dir), None)]
-    files += [(file_records(p, None, cache_dir), part) for p, part in ((val_path, "val"), (test_path, "test")) if p]
+    files = [(file_records(path, declared, cache_dir, smiles_column), None)]
+    files += [(file_records(p, None, cache_dir, smiles_column), part)
+              for p, part in ((val_path, "val"), (test_path, "test")) if p]
     table = build_table(files, smiles_column=smiles_column, target_columns=target_columns,
                         split_column=split_column, weight_column=weight_column, task=task or "regression")
     table.meta["task"] = task or "regression"

@@ -88,11 +88,11 @@ class Predictor:
 
     @torch.inference_mode()
     def _run(self, graphs: list[MolGraph], fn, width: int, models: Sequence[MoleculeModel],
-             smiles: Sequence[str] | None = None) -> np.ndarray:
+             smiles: Sequence[str] | None = None, descriptors: bool = True) -> np.ndarray:
         """fn(model, batch) for every model over size-sorted batches → [models, graphs, width]. Models that
         read RDKit descriptors (model.extra_features) get them computed from `smiles`, one per graph."""
         extras = [None] * len(models)
-        if any(m.descriptors is not None for m in models):
+        if descriptors and any(m.descriptors is not None for m in models):
             if smiles is None or len(smiles) != len(graphs):
                 raise ValueError("this model reads RDKit descriptors: give the SMILES of the graphs")
             extras = [m.descriptor_features(smiles) for m in models]
@@ -121,8 +121,9 @@ class Predictor:
     def embed_graphs(self, graphs: list[MolGraph]) -> np.ndarray:
         """Graph-token embeddings of the first model, [graphs, width]."""
         model = self.models[0]
-        encode = lambda m, b: m.encode(*model_inputs(b), layout=b.get("layout"))  # noqa: E731
-        return self._run(graphs, encode, model.embed_dim, [model])[0]
+        encode = lambda m, b: m.encode(*model_inputs(b)[:5], layout=b.get("layout"))  # noqa: E731
+        # the graph-token state: descriptor inputs (model.extra_features) only reach the head
+        return self._run(graphs, encode, model.embed_dim, [model], descriptors=False)[0]
 
     def featurize_records(self, records: list[Record]) -> tuple[list[MolGraph], list[int], list[str | None]]:
         """Graphs of the usable records, their positions, and an error (or None) per record."""

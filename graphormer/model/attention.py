@@ -128,7 +128,7 @@ def _flex(q, k, v, bias, scale, compiled):
     if q.is_cuda and dh < FLEX_MIN_HEAD_DIM:
         # Zero-padding q and k leaves q k^T unchanged; the padded value columns are sliced off.
         q, k, v = (F.pad(t, (0, FLEX_MIN_HEAD_DIM - dh)) for t in (q, k, v))
-    if compiled and q.shape[0] > 1:
+    if compiled and q.shape[0] > 1 and not torch.compiler.is_compiling():  # compile=true traces this call
         # the molecule count varies from batch to batch: one kernel for all of them (lengths are bucketed)
         for t in (q, k, v, bias):
             torch._dynamo.mark_dynamic(t, 0)

@@ -116,7 +116,7 @@ def test_predictions(module, loader) -> tuple[np.ndarray, np.ndarray]:
     module.eval()
     ys, preds = [], []
     for batch in loader:
-        batch = {k: v.to(module.device) if torch.is_tensor(v) else v for k, v in batch.items()}
+        batch = {k: v.to(module.device) if hasattr(v, "to") else v for k, v in batch.items()}  # tensors and the layout
         out = module(batch).float()
         if module.task == "classification":
             out = torch.sigmoid(out)

@@ -32,6 +32,12 @@ log = logging.getLogger(__name__)
 MONITOR = {"regression": ("mae", "min"), "classification": ("rocauc", "max"), "multiclass": ("accuracy", "max")}
 
 
+# what configs/logger/<name>.yaml select, for run folders whose stored config still names its logger
+LOGGER_NAMES = {"csv": "graphormer.train.resume.ResumableCSVLogger",
+                "tensorboard": "graphormer.train.resume.ResumableTensorBoardLogger",
+                "wandb": "lightning.pytorch.loggers.WandbLogger", "none": None, None: None}
+
+
 def make_logger(cfg: DictConfig, run_dir: Path, resume: bool = False):
     """The Lightning logger `logger._target_` names (any Lightning logger class), writing into the run directory.
 
@@ -39,6 +45,11 @@ def make_logger(cfg: DictConfig, run_dir: Path, resume: bool = False):
     gets the composed config.
     """
     spec = cfg.get("logger")
+    if spec is not None and "_target_" not in spec and "name" in spec:  # a run folder from before `_target_`
+        if spec.name not in LOGGER_NAMES:
+            raise ConfigError(f"logger.name={spec.name}: unknown (choices: {', '.join(map(str, LOGGER_NAMES))})")
+        spec = OmegaConf.create({"_target_": LOGGER_NAMES[spec.name],
+                                 **{k: v for k, v in spec.items() if k != "name"}})
     if spec is None or spec.get("_target_") is None:
         return False
     try:

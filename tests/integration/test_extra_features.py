@@ -60,6 +60,12 @@ def test_descriptor_features_train_predict_and_refuse_export(tmp_path: Path):
     assert proc.returncode == 2 and "the checkpoint predicts ['tpsa'] but the data has targets ['y']" in proc.stderr
     assert not list((tmp_path / "cache2").glob("graphs-*"))
 
+    # embed writes the graph-token state, which the descriptors do not reach: no SMILES needed for them
+    graphormer("embed", f"ckpt_path={ckpt}", f"input={src}", f"output={tmp_path / 'e.npy'}", cwd=tmp_path)
+    with torch.no_grad():
+        want = model.encode(*[batch[k] for k in ("x", "node_mask", "degree", "spd", "path")]).numpy()
+    np.testing.assert_allclose(np.load(tmp_path / "e.npy"), want, rtol=1e-4, atol=1e-5)
+
     proc = graphormer("export", f"ckpt_path={ckpt}", f"output={tmp_path / 'm.onnx'}", cwd=tmp_path, check=False)
     assert proc.returncode == 2 and "RDKit descriptors" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1

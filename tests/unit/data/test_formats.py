@@ -105,3 +105,27 @@ def test_csv_header_decided_by_the_named_smiles_column(tmp_path):
     assert reader.columns == ["column_0", "smiles"]
     assert [r.smiles for r in reader] == ["CCO", "c1ccccc1"]
     assert file_records(path, smiles_column=1).columns == reader.columns
+
+
+def test_smi_first_word_is_always_the_smiles(tmp_path):
+    """A bare first line does not fix the file at one column: later names are split off the SMILES."""
+    path = tmp_path / "mixed.smi"
+    path.write_text("CCO\nc1ccccc1 benzene ring\n")
+    reader = InputReader(path)
+    assert reader.columns == ["smiles", "column_1"]
+    assert [(r.smiles, r.cells) for r in reader] == [("CCO", ["CCO", ""]),
+                                                    ("c1ccccc1", ["c1ccccc1", "benzene ring"])]
+    header_only_smiles = tmp_path / "named.smi"
+    header_only_smiles.write_text("smiles\nCCN ethylamine\n")
+    assert [r.cells for r in InputReader(header_only_smiles)] == [["CCN", "ethylamine"]]
+
+
+def test_training_reads_a_headerless_csv_like_predict(tmp_path):
+    """The SMILES column tells training too whether the first line is a header (an ID column first)."""
+    from graphormer.data.sources import load_table
+
+    path = tmp_path / "ids.csv"
+    path.write_text("mol1,CCO,1.2\nmol2,CCCO,2.3\nmol3,CCCCO,3.1\n")
+    table = load_table("csv", str(path), smiles_column=1, target_columns=[2])
+    assert table.smiles == ["CCO", "CCCO", "CCCCO"]
+    assert [r.smiles for r in InputReader(path, smiles_column=1)] == table.smiles

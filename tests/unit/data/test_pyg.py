@@ -79,3 +79,25 @@ def test_other_vocabularies_are_refused(x, reason):
     data = Data(x=x, edge_index=torch.tensor([[0, 1], [1, 0]]), edge_attr=torch.zeros(2, 3, dtype=torch.long))
     with pytest.raises(DataError, match=reason):
         pyg_batch(data)
+
+
+def test_datasets_and_slices_are_lists_of_graphs(model):
+    from torch_geometric.data import InMemoryDataset
+
+    class Molecules(InMemoryDataset):
+        def __init__(self, items):
+            super().__init__()
+            self.data, self.slices = self.collate(items)
+
+    dataset = Molecules([_ogb_data(s) for s in SMILES])
+    assert [g.num_nodes for g in pyg_to_graphs(dataset)] == [smiles_to_graph(s).num_nodes for s in SMILES]
+    assert len(pyg_to_graphs(dataset[:2])) == 2
+    native = Predictor([model]).predict_smiles(SMILES).mean
+    np.testing.assert_allclose(Predictor([model]).predict_pyg(dataset)[0], native, rtol=1e-5, atol=1e-6)
+
+
+def test_empty_graph_is_refused():
+    empty = Data(x=torch.zeros(0, 9, dtype=torch.long), edge_index=torch.zeros(2, 0, dtype=torch.long),
+                 edge_attr=torch.zeros(0, 3, dtype=torch.long))
+    with pytest.raises(DataError, match="graph 1 has 0 atoms"):
+        pyg_to_graphs([_ogb_data("CCO"), empty])

@@ -76,3 +76,17 @@ def test_fifty_batches_compile_at_most_once_per_bucket():
     assert len(lengths) >= 3  # 16, 32 and 64 seen
     assert graphs <= len(lengths)
     assert worst < 1e-5
+
+
+def test_flex_inside_a_compiled_model():
+    """`compile=true` compiles the whole Graphormer, flex included: marking the molecule count dynamic happens
+    outside compiled regions only (torch forbids tracing mark_dynamic), so validation does not crash."""
+    model = compiled_flex_model()
+    model.pack_tokens = False  # what compile=true sets (train/run.py)
+    compiled = torch.compile(model, backend="eager")
+    batch = collate(["CCO", "c1ccccc1O"], pad_nodes_to=16)
+    inputs = {k: batch[k] for k in INPUTS}
+    with torch.no_grad():
+        out = compiled(**inputs)
+        model.attention = "math"
+        torch.testing.assert_close(out, model(**inputs), rtol=1e-5, atol=1e-5)

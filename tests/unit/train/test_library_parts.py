@@ -75,3 +75,12 @@ def test_loggers_by_target(tmp_path):
     assert make_logger(_cfg({"_target_": None}), tmp_path) is False
     with pytest.raises(ConfigError, match="no.such.Logger: cannot import it"):
         make_logger(_cfg({"_target_": "no.such.Logger"}), tmp_path)
+
+
+def test_run_folders_from_before_target_keep_their_logger(tmp_path):
+    """A stored config of an older run names its logger (`logger: {name: csv}`): resuming it keeps logging."""
+    assert isinstance(make_logger(_cfg({"name": "csv"}), tmp_path, True), ResumableCSVLogger)
+    assert isinstance(make_logger(_cfg({"name": "tensorboard"}), tmp_path), ResumableTensorBoardLogger)
+    assert make_logger(_cfg({"name": "none"}), tmp_path) is False
+    with pytest.raises(ConfigError, match="logger.name=mlflow: unknown"):
+        make_logger(_cfg({"name": "mlflow"}), tmp_path)
