@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Iterator
 
 from graphormer.chem.parse import quiet_rdkit
-from graphormer.data.table import (READ_ERRORS, DataError, Records, check_file, csv_records, is_number_or_missing,
-                                   open_text)
+from graphormer.data.table import (DataError, Records, check_file, csv_records, is_number_or_missing, open_text,
+                                   read_guarded)
 
 FORMATS = ("csv", "sdf", "smi")
 SMI_HEADER_WORDS = ("smiles", "smi")
@@ -62,12 +62,12 @@ def _sdf_pairs(path: Path) -> Iterator:
     """(sanitized mol or None, unsanitized mol or None) per record: two suppliers in lockstep."""
     from rdkit import Chem
 
-    try:
+    def pairs():
         with quiet_rdkit(), _open_binary(path) as handle, _open_binary(path) as raw_handle:
             raw = Chem.ForwardSDMolSupplier(raw_handle, sanitize=False, removeHs=False)
             yield from zip(Chem.ForwardSDMolSupplier(handle), raw)
-    except READ_ERRORS as err:
-        raise DataError(f"{path}: cannot read file ({type(err).__name__}: {err})") from None
+
+    return read_guarded(path, pairs)
 
 
 def _structure_smiles(mol, unsanitized) -> tuple[str, str | None]:
@@ -133,14 +133,13 @@ def smi_records(path: str | Path) -> Records:
     """Whitespace-separated SMILES files (see the module's rules)."""
     path = check_file(path)
 
-    def lines() -> Iterator[str]:
-        try:
-            with open_text(path) as handle:
-                for line in handle:
-                    if line.strip() and not line.lstrip().startswith("#"):
-                        yield line.strip()
-        except READ_ERRORS as err:
-            raise DataError(f"{path}: cannot read file ({type(err).__name__}: {err})") from None
+    def text() -> Iterator[str]:
+        with open_text(path) as handle:
+            for line in handle:
+                if line.strip() and not line.lstrip().startswith("#"):
+                    yield line.strip()
+
+    lines = lambda: read_guarded(path, text)  # noqa: E731
 
     first = next(lines(), None)
     if first is None:

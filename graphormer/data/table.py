@@ -153,7 +153,7 @@ def check_file(path: str | Path) -> Path:
     return path
 
 
-def _read_guarded(path: Path, iterate: Callable[[], Iterator]) -> Iterator:
+def read_guarded(path: Path, iterate: Callable[[], Iterator]) -> Iterator:
     """Turn I/O and decoding failures mid-file into one-line DataErrors naming the file."""
     try:
         yield from iterate()
@@ -240,7 +240,7 @@ def csv_records(path: str | Path, has_header: bool | str = True, column_names: S
         with open_text(path) as handle:
             yield from (line for line in handle if not line.startswith("#"))
 
-    sample = list(islice((line for line in _read_guarded(path, lines) if line.strip()), SNIFF_LINES))
+    sample = list(islice((line for line in read_guarded(path, lines) if line.strip()), SNIFF_LINES))
     if not sample:
         raise DataError(f"{path}: file is empty")
     sep = delimiter or detect_delimiter(sample, path)
@@ -250,7 +250,7 @@ def csv_records(path: str | Path, has_header: bool | str = True, column_names: S
             if record and any(cell.strip() for cell in record):
                 yield record
 
-    head = next(_read_guarded(path, rows), None)
+    head = next(read_guarded(path, rows), None)
     if head is None:
         raise DataError(f"{path}: file is empty")
     default_smiles = 0
@@ -268,7 +268,7 @@ def csv_records(path: str | Path, has_header: bool | str = True, column_names: S
         columns = list(column_names) if column_names else [str(i) for i in range(len(head))]
 
     def read() -> Iterator[tuple[int, list[str], None]]:
-        stream = _read_guarded(path, rows)
+        stream = read_guarded(path, rows)
         if has_header:
             next(stream, None)
         width = len(columns)

@@ -106,11 +106,6 @@ def layer_norm_knee(model: MoleculeModel, h: torch.Tensor) -> float | None:
     return norm.eps / variance if variance > 0 else None
 
 
-def explained_output(model: MoleculeModel, raw: torch.Tensor) -> torch.Tensor:
-    """What the attributions add up to: target units for regression (`unscale`, linear), logits otherwise."""
-    return model.unscale(raw)
-
-
 def integrated_gradients(model: MoleculeModel, batch: dict, steps: int = DEFAULT_STEPS,
                          outputs: Sequence[int] | None = None) -> dict[str, np.ndarray]:
     """Attributions of one molecule (a collated batch of one, with `extra` when the model reads it).
@@ -139,7 +134,7 @@ def integrated_gradients(model: MoleculeModel, batch: dict, steps: int = DEFAULT
         raw = model.raw(repeat(x), node_mask, repeat(degree), spd, path, extra=repeat(batch.get("extra")),
                         perturb=perturb, attn_probs=probs)
         selected = list(range(raw.shape[1])) if outputs is None else list(outputs)
-        out = explained_output(model, raw)[:, selected]  # [count, selected outputs]
+        out = model.unscale(raw)[:, selected]  # [count, outputs]: target units (regression, linear), else logits
         attributions = []
         weight = torch.tensor(weights, dtype=dtype, device=x.device)[:, None, None]
         for o in range(out.shape[1]):

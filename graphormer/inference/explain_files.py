@@ -27,17 +27,14 @@ from typing import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from graphormer.data.table import resolve_column
 from graphormer.errors import DataError
 from graphormer.files import atomic_write
 from graphormer.inference.explain import DEFAULT_STEPS, Explanation, explain_record, output_indices
 from graphormer.inference.explain_draw import draw_explanation
 from graphormer.inference.explain_page import Card, write_index
-from graphormer.inference.predictor import Predictor
+from graphormer.inference.predictor import Predictor, format_value, prediction_header
 from graphormer.inference.readers import InputReader
-
-
-def _format(value: float) -> str:
-    return "" if value is None or np.isnan(value) else f"{value:.6g}"
 
 
 def _label(cells: list[str], index: int | None) -> float | None:
@@ -53,13 +50,11 @@ def _label(cells: list[str], index: int | None) -> float | None:
 def _label_index(reader: InputReader, label_column: str | int | None) -> int | None:
     if label_column is None:
         return None
-    if isinstance(label_column, str) and label_column in reader.columns:
-        return reader.columns.index(label_column)
-    if isinstance(label_column, int) or str(label_column).lstrip("-").isdigit():
-        index = int(label_column)
-        if -len(reader.columns) <= index < len(reader.columns):
-            return index % len(reader.columns)
-    raise DataError(f"{reader.path}: no label column {label_column!r} (columns: {', '.join(reader.columns)})")
+    try:
+        return resolve_column(label_column, reader.columns, str(reader.path))
+    except DataError:
+        raise DataError(f"{reader.path}: no label column {label_column!r} "
+                        f"(columns: {', '.join(reader.columns)})") from None
 
 
 def _safe(name: str) -> str:
@@ -74,9 +69,8 @@ def image_names(row: int, output_names: list[str]) -> list[str]:
 
 
 def molecule_header(columns: list[str], names: list[str], ensemble: bool) -> list[str]:
-    header = list(columns) + [f"pred_{n}" for n in names]
-    header += [f"std_{n}" for n in names] if ensemble else []
-    return header + [f"baseline_{n}" for n in names] + [f"ig_gap_{n}" for n in names] + ["image", "error"]
+    return prediction_header(columns, names, ensemble) + [f"baseline_{n}" for n in names] + \
+        [f"ig_gap_{n}" for n in names] + ["image", "error"]
 
 
 def atom_header(names: list[str], layers: int, ensemble: bool) -> list[str]:
@@ -90,10 +84,10 @@ def _atom_rows(row: int, ex: Explanation, layers: int) -> list[list]:
     attention = ex.attention if ex.attention.shape[0] == layers else np.full((layers, len(ex.elements)), np.nan)
     mean = ex.mean_attention
     for i, element in enumerate(ex.elements):
-        cells = [row, ex.smiles, i, element] + [_format(v) for v in ex.attributions[i]]
+        cells = [row, ex.smiles, i, element] + [format_value(v) for v in ex.attributions[i]]
         if ex.attribution_std is not None:
-            cells += [_format(v) for v in ex.attribution_std[i]]
-        rows.append(cells + [_format(v) for v in attention[:, i]] + [_format(mean[i])])
+            cells += [format_value(v) for v in ex.attribution_std[i]]
+        rows.append(cells + [format_value(v) for v in attention[:, i]] + [format_value(mean[i])])
     return rows
 
 
@@ -148,9 +142,9 @@ def explain_file(predictor: Predictor, input_path: str | Path, output_dir: str |
                 label = _label(record.cells, label_index)
                 stems = image_names(record.row, names)
                 _draw(ex, out_dir, stems, label)
-                cells = list(record.cells) + [_format(v) for v in ex.prediction]
-                cells += [_format(v) for v in ex.prediction_std] if ensemble else []
-                cells += [_format(v) for v in ex.baseline] + [_format(v) for v in ex.gap]
+                cells = list(record.cells) + [format_value(v) for v in ex.prediction]
+                cells += [format_value(v) for v in ex.prediction_std] if ensemble else []
+                cells += [format_value(v) for v in ex.baseline] + [format_value(v) for v in ex.gap]
                 molecules.writerow(cells + [f"{stems[0]}.png", ""])
                 atoms.writerows(_atom_rows(record.row, ex, layers))
                 cards.append(Card(record.row, ex.smiles, [float(v) for v in ex.prediction],

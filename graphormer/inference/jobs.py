@@ -41,18 +41,13 @@ def predict(cfg: DictConfig) -> dict:
     return stats
 
 
-def plain(value):
-    """A ListConfig as a list (other values unchanged)."""
-    return list(value) if isinstance(value, ListConfig) else value
-
-
 def explain(cfg: DictConfig) -> dict:
     from graphormer.inference.explain_files import explain_file
 
     predictor = Predictor.from_checkpoints(model_paths(cfg), device=cfg.device)
     stats = explain_file(predictor, cfg.input, cfg.output, smiles_column=cfg.smiles_column,
                          label_column=cfg.label_column, steps=cfg.steps, chunk_size=cfg.chunk_size,
-                         progress=cfg.progress, targets=plain(cfg.targets))
+                         progress=cfg.progress, targets=cfg.targets)
     print(f"explained {stats['explained']} of {stats['rows']} rows in {stats['seconds']:.1f} s "
           f"({stats['per_molecule']:.3f} s per molecule, {cfg.steps} integration steps); completeness gap "
           f"median {stats['gap_median']:.2g}, max {stats['gap_max']:.2g}; {stats['failed']} rows not explained "

@@ -121,7 +121,7 @@ class Predictor:
     def embed_graphs(self, graphs: list[MolGraph]) -> np.ndarray:
         """Graph-token embeddings of the first model, [graphs, width]."""
         model = self.models[0]
-        encode = lambda m, b: m.encode(*model_inputs(b)[:5], layout=b.get("layout"))  # noqa: E731
+        encode = lambda m, b: m.encode(*model_inputs(b), layout=b.get("layout"))  # noqa: E731
         # the graph-token state: descriptor inputs (model.extra_features) only reach the head
         return self._run(graphs, encode, model.embed_dim, [model], descriptors=False)[0]
 
@@ -186,8 +186,14 @@ def trim_heap() -> None:
         _LIBC.malloc_trim(0)
 
 
-def _format(value: float) -> str:
-    return "" if np.isnan(value) else f"{value:.6g}"
+def format_value(value: float | None) -> str:
+    """A number as the output CSVs write it; empty for a missing one."""
+    return "" if value is None or np.isnan(value) else f"{value:.6g}"
+
+
+def prediction_header(columns: Sequence[str], names: Sequence[str], ensemble: bool) -> list[str]:
+    """The input's columns, then pred_<target> (and std_<target> for an ensemble)."""
+    return [*columns, *(f"pred_{n}" for n in names), *((f"std_{n}" for n in names) if ensemble else ())]
 
 
 def predict_file(predictor: Predictor, input_path: str | Path, output_path: str | Path,
@@ -205,27 +211,20 @@ def predict_file(predictor: Predictor, input_path: str | Path, output_path: str 
     records = iter(reader)
     with atomic_write(output_path, "w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        header_written = False
+        writer.writerow(prediction_header(reader.columns, names, ensemble) + ["error"])
         bar = tqdm(desc="predicting", unit="mol", disable=not progress)
         while chunk := list(islice(records, chunk_size)):
-            if not header_written:
-                header = list(reader.columns) + [f"pred_{n}" for n in names]
-                header += [f"std_{n}" for n in names] if ensemble else []
-                writer.writerow(header + ["error"])
-                header_written = True
             result = predictor.predict_records(chunk)
             for i, record in enumerate(chunk):
-                row = list(record.cells) + [_format(v) for v in result.mean[i]]
+                row = list(record.cells) + [format_value(v) for v in result.mean[i]]
                 if ensemble:
-                    row += [_format(v) for v in result.std[i]]
+                    row += [format_value(v) for v in result.std[i]]
                 writer.writerow(row + [result.errors[i] or ""])
             total += len(chunk)
             failed += sum(e is not None for e in result.errors)
             bar.update(len(chunk))
             del result
         bar.close()
-        if not header_written:
-            writer.writerow(list(reader.columns) + [f"pred_{n}" for n in names] + ["error"])
     seconds = time.perf_counter() - started
     return {"rows": total, "failed": failed, "seconds": seconds, "rate": total / seconds if seconds else 0.0,
             "output": str(output_path)}
