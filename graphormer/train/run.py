@@ -7,6 +7,7 @@ import logging
 import os
 import shlex
 import time
+from importlib import resources
 from pathlib import Path
 
 import hydra
@@ -21,7 +22,7 @@ from graphormer.data.table import DataError
 from graphormer.model.presets import count_parameters
 from graphormer.chem.descriptors import DescriptorScaler, shipped_scaler
 from graphormer.configs.checks import ConfigError, check_config
-from graphormer.configs.overrides import check_trainer_keys
+from graphormer.configs.overrides import CONFIG_MODULE, check_trainer_keys, config_groups
 from graphormer.train.metrics import TaskMetrics
 from graphormer.train.module import GraphormerModule
 from graphormer.train.report import rows_and_skipped, write_plots, write_results
@@ -32,10 +33,14 @@ log = logging.getLogger(__name__)
 MONITOR = {"regression": ("mae", "min"), "classification": ("rocauc", "max"), "multiclass": ("accuracy", "max")}
 
 
-# what configs/logger/<name>.yaml select, for run folders whose stored config still names its logger
-LOGGER_NAMES = {"csv": "graphormer.train.resume.ResumableCSVLogger",
-                "tensorboard": "graphormer.train.resume.ResumableTensorBoardLogger",
-                "wandb": "lightning.pytorch.loggers.WandbLogger", "none": None, None: None}
+def _named_logger(spec: DictConfig) -> DictConfig:
+    """A run folder from before `logger._target_` stored `logger: {name: csv, ...}`: what configs/logger/<name>.yaml
+    selects now, with the stored settings."""
+    name = spec.name or "none"
+    if name not in config_groups()["logger"]:
+        raise ConfigError(f"logger.name={name}: unknown (choices: {', '.join(config_groups()['logger'])})")
+    chosen = OmegaConf.create(resources.files(CONFIG_MODULE).joinpath("logger", f"{name}.yaml").read_text())
+    return OmegaConf.merge(chosen, {k: v for k, v in spec.items() if k != "name"})
 
 
 def make_logger(cfg: DictConfig, run_dir: Path, resume: bool = False):
@@ -45,11 +50,8 @@ def make_logger(cfg: DictConfig, run_dir: Path, resume: bool = False):
     gets the composed config.
     """
     spec = cfg.get("logger")
-    if spec is not None and "_target_" not in spec and "name" in spec:  # a run folder from before `_target_`
-        if spec.name not in LOGGER_NAMES:
-            raise ConfigError(f"logger.name={spec.name}: unknown (choices: {', '.join(map(str, LOGGER_NAMES))})")
-        spec = OmegaConf.create({"_target_": LOGGER_NAMES[spec.name],
-                                 **{k: v for k, v in spec.items() if k != "name"}})
+    if spec is not None and "_target_" not in spec and "name" in spec:
+        spec = _named_logger(spec)
     if spec is None or spec.get("_target_") is None:
         return False
     try:
